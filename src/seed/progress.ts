@@ -1,0 +1,25 @@
+/** Progress of long work on stderr: a live line on a terminal, a line per 10% in logs. */
+export function progress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr) {
+  const started = Date.now();
+  let lastDecile = -1;
+  let done = 0;
+  const quiet = process.env.CDM_QUIET === '1';
+  return {
+    add(n: number) {
+      done += n;
+      if (quiet) return;
+      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
+      if (stream.isTTY) {
+        stream.write(`\r${label}: ${pct}% (${done.toLocaleString('en')}/${total.toLocaleString('en')})`);
+      } else if (Math.floor(pct / 10) > lastDecile) {
+        lastDecile = Math.floor(pct / 10);
+        stream.write(`${label}: ${pct}% (${done.toLocaleString('en')}/${total.toLocaleString('en')})\n`);
+      }
+    },
+    finish() {
+      if (quiet) return;
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      stream.write(`${stream.isTTY ? '\r' : ''}${label}: done, ${done.toLocaleString('en')} rows in ${secs}s\n`);
+    },
+  };
+}
