@@ -19,6 +19,8 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const PUBLIC_CODES = new Set<string>(Object.values(ErrorCode));
+/** Apollo's own codes for malformed requests: their messages describe the request, not data. */
+const CLIENT_ERROR_CODES = new Set(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED', 'OPERATION_RESOLUTION_FAILURE']);
 
 export class MeshError extends GraphQLError {
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
@@ -39,7 +41,9 @@ export const badInput = (message: string, details: Record<string, unknown> = {})
 export function formatClientError(formatted: { message: string; extensions?: Record<string, unknown>; locations?: unknown; path?: unknown }): typeof formatted {
   const code = String(formatted.extensions?.code ?? '');
   const { stacktrace: _drop, exception: _drop2, ...extensions } = formatted.extensions ?? {};
-  if (PUBLIC_CODES.has(code) || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'GRAPHQL_PARSE_FAILED') {
+  // INTERNAL_SERVER_ERROR is what Apollo labels any unexpected error with: its message may quote a
+  // database error (and so data), so it is always replaced below.
+  if ((PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) || CLIENT_ERROR_CODES.has(code)) {
     return { ...formatted, extensions };
   }
   return {

@@ -1,0 +1,75 @@
+import type { Server } from 'node:http';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import type { Caller, Verifier } from '../src/auth/tokens.js';
+import { formatClientError } from '../src/errors.js';
+import { createHttpServer, listen, type Route } from '../src/http.js';
+import { queryLimitsRule } from '../src/limits.js';
+
+/**
+ * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
+ * supergraph, and forwards the caller's bearer token to every subgraph (which verify it again).
+ * It is stateless, so it can be replicated.
+ */
+export interface GatewayContext {
+  caller: Caller;
+  authorization: string;
+}
+
+export interface GatewayOptions {
+  port: number;
+  host?: string;
+  supergraphSdl: string;
+  /** Subgraph URL by name, overriding the supergraph's (tests and `cdm start` pick ports). */
+  subgraphUrls?: Record<string, string>;
+  verifier: Verifier;
+  routes?: Route[];
+}
+
+class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
+    // Forward the caller's own token: subgraphs authorise the caller, never the gateway.
+    if ('authorization' in context && context.authorization) request.http?.headers.set('authorization', context.authorization);
+  }
+}
+
+export interface GatewayHandle {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
+  const gateway = new ApolloGateway({
+    supergraphSdl: opts.supergraphSdl,
+    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url }),
+  });
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    formatError: (formatted) => formatClientError(formatted) as typeof formatted,
+    includeStacktraceInErrorResponses: false,
+    validationRules: [queryLimitsRule()],
+    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],
+  });
+  await apollo.start();
+  const server = createHttpServer<GatewayContext>({
+    apollo,
+    context: async (req) => {
+      const authorization = req.headers.authorization ?? '';
+      return { caller: await opts.verifier(authorization), authorization };
+    },
+    health: async () => ({ status: 'pass', service: 'gateway' }),
+    routes: opts.routes,
+  });
+  const url = await listen(server, opts.port, opts.host);
+  return {
+    url,
+    server,
+    async close() {
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections?.();
+      await apollo.stop();
+    },
+  };
+}

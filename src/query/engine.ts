@@ -1,0 +1,147 @@
+import type { Caller } from '../auth/tokens.js';
+import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
+import { budgetStatus, emptyState, epsilonSpent } from '../dp/accountant.js';
+import { ErrorCode, MeshError } from '../errors.js';
+import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
+import { effectivePolicy, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import type { DomainDatabase } from '../storage/database.js';
+import { planAggregate, type Plan } from './plan.js';
+import { releaseAnswer, type Answer } from './release.js';
+import { statementFor } from './sql.js';
+import type { AggregateRequest } from './types.js';
+
+/**
+ * The one path every DP answer takes (resolvers are thin adapters over it):
+ * plan -> policy -> charge (or reuse the memoised release) -> SQL -> noise -> record -> return.
+ */
+export interface Release {
+  answer: Answer;
+  releaseId: string;
+  cached: boolean;
+  epsilon: number;
+  delta: number;
+  mechanism: string;
+}
+
+export class QueryEngine {
+  private readonly limiter = new RateLimiter();
+  constructor(
+    readonly domain: DomainDeclaration,
+    readonly db: DomainDatabase,
+  ) {}
+
+  dataset(name: string): DatasetDeclaration {
+    const ds = this.domain.datasets.find((d) => d.name === name);
+    if (!ds) throw new MeshError(ErrorCode.NOT_FOUND, `No dataset "${name}" in ${this.domain.name}.`);
+    return ds;
+  }
+
+  /** Plans and checks policy without reading data or spending budget. */
+  async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
+    const plan = planAggregate(this.domain, this.dataset(datasetName), req);
+    const policy = await effectivePolicy(this.db.prisma, this.domain, caller);
+    if (policy.allowedAggregates && !policy.allowedAggregates.includes(plan.aggregate))
+      throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow ${plan.aggregate} for you.`);
+    if (plan.epsilon > policy.maxEpsilonPerQuery)
+      throw new MeshError(ErrorCode.POLICY_VIOLATION, `epsilon ${plan.epsilon} exceeds the per-query maximum ${policy.maxEpsilonPerQuery} of ${this.domain.name}.`, {
+        maxEpsilonPerQuery: policy.maxEpsilonPerQuery,
+      });
+    return { plan, policy };
+  }
+
+  async run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
+    const { plan, policy } = await this.prepare(caller, datasetName, req);
+    if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
+      throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
+    const outcome = await chargeOrReuse(this.db, {
+      caller,
+      dataset: plan.dataset.name,
+      aggregate: plan.aggregate,
+      planKey: plan.key,
+      costs: plan.costs,
+      epsilon: plan.epsilon,
+      delta: plan.delta,
+      mechanism: plan.mechanism,
+      query: describeRequest(datasetName, req),
+      principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
+      globalCap: this.domain.policy.globalCap,
+    });
+    const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
+    if (outcome.kind === 'cached') return { answer: outcome.release.result as Answer, releaseId: outcome.release.id, cached: true, ...meta };
+    if (outcome.kind === 'pending') {
+      const done = await waitForRelease(this.db, outcome.releaseId);
+      if (!done) throw new MeshError(ErrorCode.INTERNAL_SERVER_ERROR, 'The same query is being answered and did not finish; retry.');
+      return { answer: done.result as Answer, releaseId: done.id, cached: true, ...meta };
+    }
+    let answer: Answer;
+    try {
+      const stmt = statementFor(this.db, plan);
+      const rows = await this.db.query<Record<string, string>>(stmt.sql, stmt.params);
+      answer = releaseAnswer(plan, rows);
+    } catch (e) {
+      await failRelease(this.db, outcome.releaseId, caller.id);
+      throw e;
+    }
+    await completeRelease(this.db, outcome.releaseId, caller.id, answer);
+    return { answer, releaseId: outcome.releaseId, cached: false, ...meta };
+  }
+
+  /** Cost preview: what a query would spend and its expected error, without running it. */
+  async estimate(caller: Caller, datasetName: string, req: AggregateRequest) {
+    const { plan, policy } = await this.prepare(caller, datasetName, req);
+    const { principal } = await budgetState(this.db, caller.id);
+    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
+    const state = principal?.state ?? emptyState();
+    const after = addCosts(state, plan.costs);
+    const m = plan.measurements[0]?.mechanism ?? plan.keySelection?.mechanism;
+    const g = plan.aggregate === 'sum' ? (plan.grid?.g ?? 1) : 1;
+    return {
+      epsilon: plan.epsilon,
+      delta: plan.delta,
+      mechanism: plan.mechanism,
+      measurements: plan.measurements.length || 1,
+      standardError: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.standardError(g) : null,
+      halfWidth95: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.halfWidth(0.95, g) : null,
+      epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
+      fitsBudget: epsilonSpent(after, cap.delta) <= cap.epsilon,
+      remainingAfter: Math.max(0, cap.epsilon - epsilonSpent(after, cap.delta)),
+      note: costNote(plan),
+    };
+  }
+
+  async budget(caller: Caller) {
+    const policy = await effectivePolicy(this.db.prisma, this.domain, caller);
+    const { principal } = await budgetState(this.db, caller.id);
+    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
+    const status = budgetStatus(principal?.state ?? emptyState(), cap);
+    const globals = await Promise.all(
+      this.domain.datasets.map(async (ds) => {
+        const { global } = await budgetState(this.db, caller.id, ds.name);
+        const gcap = global?.cap ?? this.domain.policy.globalCap;
+        return { dataset: ds.name, ...budgetStatus(global?.state ?? emptyState(), gcap), epsilon: gcap.epsilon };
+      }),
+    );
+    return { principal: caller.id, domain: this.domain.name, epsilon: cap.epsilon, ...status, global: globals };
+  }
+}
+
+
+function costNote(plan: Plan): string {
+  switch (plan.aggregate) {
+    case 'mean':
+      return 'mean spends its epsilon on two measurements (count and sum), so each is noisier than a count at the same epsilon.';
+    case 'variance':
+    case 'stddev':
+      return `${plan.aggregate} spends its epsilon on three measurements (count, sum, sum of squares).`;
+    case 'quantile':
+      return 'quantile uses permute-and-flip over a fine histogram; its error is bounded in rank (rows), not in value.';
+    case 'histogram':
+      return plan.keySelection ? 'keys are not public: only keys whose noisy count clears the threshold are released (needs delta > 0).' : 'every public key is released, zero counts included.';
+    default:
+      return `${plan.aggregate} is one measurement.`;
+  }
+}
+
+function describeRequest(dataset: string, req: AggregateRequest) {
+  return { dataset, aggregate: req.aggregate, column: req.column ?? undefined, q: req.q ?? undefined, by: req.by ?? undefined, where: req.where ?? undefined, privacy: req.privacy ?? undefined };
+}

@@ -1,0 +1,104 @@
+import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
+import type { Release } from '../query/engine.js';
+import type { DpValue } from '../query/release.js';
+import type { AggregateKind, AggregateRequest, WhereInput } from '../query/types.js';
+import { isAdminOf } from '../auth/tokens.js';
+import { adminResolvers } from './admin.js';
+import type { SubgraphContext } from './context.js';
+import { catalogEntry, domainInfo } from './catalog.js';
+import { enumValue, names } from './naming.js';
+import { openRowsResolvers } from './rows.js';
+
+/**
+ * Resolvers generated from the declaration. They are thin: decode arguments, call the query engine
+ * or governance, shape the result. No per-domain code.
+ */
+type Resolver = (parent: any, args: any, ctx: SubgraphContext) => unknown;
+export type ResolverMap = Record<string, Record<string, Resolver | { __resolveReference: unknown } | unknown>>;
+
+export function domainResolvers(domain: DomainDeclaration): ResolverMap {
+  const n = names(domain);
+  const sensitive = domain.sensitivity === 'sensitive';
+  const map: ResolverMap = {
+    Query: { [n.root]: () => ({}) },
+    [n.domainType]: {
+      info: () => domainInfo(domain),
+      datasets: () => domain.datasets.map((ds) => catalogEntry(domain, ds)),
+      ...Object.fromEntries(domain.datasets.map((ds) => [ds.name, () => ({ dataset: ds.name })])),
+      ...(sensitive ? { budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller) } : {}),
+    },
+  };
+  for (const ds of domain.datasets) {
+    const t = n.dataset(ds);
+    Object.assign(map, sensitive ? { [t.type]: aggregateResolvers(ds) } : openRowsResolvers(domain, ds));
+  }
+  if (sensitive) {
+    const admin = adminResolvers(domain);
+    Object.assign(map.Query!, admin.Query);
+    map.Mutation = admin.Mutation;
+    map.Principal = {
+      [n.budgetField]: async (p: { id: string }, _: unknown, ctx: SubgraphContext) => {
+        if (p.id !== ctx.caller.id && !isAdminOf(ctx.caller, domain.name)) return null;
+        return p.id === ctx.caller.id ? ctx.engine.budget(ctx.caller) : ctx.engine.budget({ id: p.id, roles: [] });
+      },
+      // Reached through _entities too: another principal's roles are not this subgraph's to tell.
+      roles: (p: { id: string }, _: unknown, ctx: SubgraphContext) => (p.id === ctx.caller.id ? ctx.caller.roles : null),
+    };
+  } else {
+    map.Principal = { roles: (p: { id: string }, _: unknown, ctx: SubgraphContext) => (p.id === ctx.caller.id ? ctx.caller.roles : null) };
+  }
+  return map;
+}
+
+/** Enum value (AGE) -> declared column name (age), per dataset. */
+function columnDecoder(ds: DatasetDeclaration) {
+  const byEnum = new Map(ds.columns.map((c) => [enumValue(c.name), c.name]));
+  return (v: string | null | undefined) => (v == null ? v : byEnum.get(v) ?? v);
+}
+
+function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
+  const col = columnDecoder(ds);
+  const request = (aggregate: AggregateKind, a: any): AggregateRequest => ({
+    aggregate,
+    column: col(a.column),
+    q: a.q,
+    by: a.by?.map((b: string) => col(b)!),
+    where: a.where as WhereInput | undefined,
+    privacy: a.privacy,
+  });
+  const scalar = (aggregate: AggregateKind): Resolver => async (_p, args, ctx) => dpNumber(await ctx.engine.run(ctx.caller, ds.name, request(aggregate, args)));
+  return {
+    count: scalar('count'),
+    countDistinct: scalar('countDistinct'),
+    sum: scalar('sum'),
+    mean: scalar('mean'),
+    variance: scalar('variance'),
+    stddev: scalar('stddev'),
+    quantile: scalar('quantile'),
+    histogram: async (_p, args, ctx) => {
+      const r = await ctx.engine.run(ctx.caller, ds.name, request('histogram', args));
+      if (r.answer.kind !== 'histogram') throw new Error('expected a histogram');
+      return r.answer.buckets.map((b) => ({ key: b.key, count: toDpNumber(b.count, r) }));
+    },
+    estimate: (_p, args, ctx) => ctx.engine.estimate(ctx.caller, ds.name, request(args.aggregate, args)),
+  };
+}
+
+function dpNumber(r: Release) {
+  if (r.answer.kind !== 'scalar') throw new Error('expected a scalar answer');
+  return toDpNumber(r.answer.value, r);
+}
+
+function toDpNumber(v: DpValue, r: Release) {
+  return {
+    value: v.value,
+    standardError: v.standardError,
+    confidenceInterval: { low: v.low, high: v.high, confidence: v.confidence },
+    errorScale: v.errorScale,
+    epsilon: r.epsilon,
+    delta: r.delta,
+    mechanism: r.mechanism,
+    cached: r.cached,
+    releaseId: r.releaseId,
+  };
+}

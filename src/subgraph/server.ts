@@ -1,0 +1,75 @@
+import type { Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { Verifier } from '../auth/tokens.js';
+import type { DomainDeclaration } from '../domain/declaration.js';
+import { formatClientError } from '../errors.js';
+import { createHttpServer, listen } from '../http.js';
+import { queryLimitsRule } from '../limits.js';
+import { QueryEngine } from '../query/engine.js';
+import { seedDomain } from '../seed/seed.js';
+import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
+import { migrate } from '../storage/migrate.js';
+import type { SubgraphContext } from './context.js';
+import { buildDomainSchema } from './schema.js';
+
+/**
+ * One domain's subgraph: its database (migrated, optionally seeded), its schema, and an HTTP server
+ * that verifies every caller itself (zero trust: a request straight to a subgraph needs a token).
+ */
+export interface SubgraphHandle {
+  domain: DomainDeclaration;
+  url: string;
+  db: DomainDatabase;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface SubgraphOptions {
+  port: number;
+  host?: string;
+  verifier: Verifier;
+  database: DatabaseOptions;
+  seed?: boolean;
+}
+
+export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOptions): Promise<SubgraphHandle> {
+  const db = await openDomainDatabase(domain, opts.database);
+  try {
+    await migrate(db);
+    if (opts.seed) await seedDomain(db, domain);
+    const engine = new QueryEngine(domain, db);
+    const apollo = new ApolloServer<SubgraphContext>({
+      schema: buildDomainSchema(domain),
+      formatError: (formatted) => formatClientError(formatted) as typeof formatted,
+      includeStacktraceInErrorResponses: false,
+      validationRules: [queryLimitsRule()],
+      plugins: [ApolloServerPluginLandingPageDisabled()],
+    });
+    await apollo.start();
+    const server = createHttpServer<SubgraphContext>({
+      apollo,
+      context: async (req) => ({ caller: await opts.verifier(req.headers.authorization), domain, db, engine, loaders: new Map() }),
+      health: async () => {
+        await db.query('SELECT 1');
+        return { status: 'pass', domain: domain.name, database: db.kind };
+      },
+    });
+    const url = await listen(server, opts.port, opts.host);
+    return {
+      domain,
+      url,
+      db,
+      server,
+      async close() {
+        await new Promise<void>((r) => server.close(() => r()));
+        server.closeAllConnections?.();
+        await apollo.stop();
+        await db.close();
+      },
+    };
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,3 @@
+import { meshSuite } from './mesh-suite.js';
+
+meshSuite('postgres');

@@ -1,0 +1,197 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { startTestMesh, requirePostgres, type Backend, type TestMesh } from '../helpers/mesh.js';
+
+/** End-to-end through the gateway over HTTP with real tokens, on one storage backend. */
+export function meshSuite(backend: Backend) {
+  describe(`mesh end to end (${backend})`, { timeout: 300_000 }, () => {
+    let m: TestMesh;
+    let analyst: string;
+    let admin: string;
+    before(async () => {
+      if (backend === 'postgres') await requirePostgres();
+      m = await startTestMesh(backend);
+      analyst = await m.token('alice', ['analyst']);
+      admin = await m.token('root', ['admin']);
+    });
+    after(async () => m?.close());
+
+    test('no token, a forged token, or a direct subgraph call without token: UNAUTHENTICATED', async () => {
+      const q = '{ census { info { name } } }';
+      const none = await m.gql(q, {}, null);
+      assert.equal(none.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      assert.equal(none.body.data ?? null, null);
+      const forged = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setExpirationTime('1h').sign(new TextEncoder().encode('not-the-secret-not-the-secret-xx'));
+      assert.equal((await m.gql(q, {}, forged)).body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      const direct = await m.gql(q, {}, null, m.mesh.subgraphs.census);
+      assert.equal(direct.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      const directForged = await m.gql(q, {}, forged, m.mesh.subgraphs.census);
+      assert.equal(directForged.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    });
+
+    test('health endpoints answer', async () => {
+      const gw = await fetch(`${m.mesh.gateway.url}/health`);
+      assert.equal(gw.status, 200);
+      for (const url of Object.values(m.mesh.subgraphs)) {
+        const res = await fetch(url.replace('/graphql', '/health'));
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as { status: string }).status, 'pass');
+      }
+    });
+
+    test('introspection is the catalog: every dataset, its columns as described enum values with bounds and units', async () => {
+      const r = await m.gql(`{ __schema { types { name kind description enumValues { name description } fields { name description args { name description } } } } }`, {}, analyst);
+      assert.equal(r.body.errors, undefined);
+      const types = new Map(r.body.data.__schema.types.map((t: any) => [t.name, t]));
+      for (const name of ['CensusAdultsColumn', 'HealthVisitsColumn', 'JusticeDefendantsColumn', 'ReferenceClinicsColumn']) {
+        const t: any = types.get(name);
+        assert.ok(t, `${name} missing`);
+        for (const v of t.enumValues) assert.ok(v.description && v.description.length > 10, `${name}.${v.name} has no description`);
+      }
+      const age = (types.get('CensusAdultsNumericColumn') as any).enumValues.find((v: any) => v.name === 'AGE');
+      assert.match(age.description, /years/);
+      assert.match(age.description, /\[17, 90\]/);
+      const cost = (types.get('HealthVisitsNumericColumn') as any).enumValues.find((v: any) => v.name === 'COST');
+      assert.match(cost.description, /USD/);
+      // Every field and argument of our own types is described.
+      for (const t of types.values() as Iterable<any>) {
+        if (t.name.startsWith('__') || !t.fields) continue;
+        for (const f of t.fields) {
+          if (f.name.startsWith('_')) continue;
+          assert.ok(f.description, `${t.name}.${f.name} has no description`);
+          for (const a of f.args) assert.ok(a.description, `${t.name}.${f.name}(${a.name}) has no description`);
+        }
+      }
+    });
+
+    test('a sensitive dataset has no row field, row type or row argument', async () => {
+      const r = await m.gql(`{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }`, {}, analyst);
+      const types: any[] = r.body.data.__schema.types;
+      for (const prefix of ['CensusAdults', 'HealthVisits', 'JusticeDefendants']) {
+        assert.ok(!types.some((t) => t.name === `${prefix}Row` || t.name === `${prefix}Connection`), `${prefix} exposes a row type`);
+        const surface = types.find((t) => t.name === prefix);
+        assert.ok(surface);
+        const fieldNames = surface.fields.map((f: any) => f.name);
+        assert.ok(!fieldNames.includes('rows') && !fieldNames.includes('byKey'));
+        const leaf = (t: any): string => (t.ofType ? leaf(t.ofType) : t.name);
+        for (const f of surface.fields) assert.ok(['DpNumber', 'DpBucket', 'CostEstimate'].includes(leaf(f.type)), `${prefix}.${f.name} returns ${leaf(f.type)}`);
+      }
+    });
+
+    test('catalog query as data', async () => {
+      const r = await m.gql(`{ census { info { owner sensitivity } datasets { name privacyUnit columns { name type lowerBound upperBound categories } } } }`, {}, analyst);
+      assert.equal(r.body.errors, undefined);
+      const ds = r.body.data.census.datasets[0];
+      assert.equal(ds.name, 'adults');
+      assert.equal(ds.privacyUnit, 'row');
+      const age = ds.columns.find((c: any) => c.name === 'age');
+      assert.deepEqual([age.lowerBound, age.upperBound], [17, 90]);
+      assert.equal(ds.columns.find((c: any) => c.name === 'nativeCountry').categories, null);
+      assert.equal(r.body.data.census.info.sensitivity, 'sensitive');
+    });
+
+    test('a DP count over a sensitive dataset: noisy, with error bars, memoised at no cost', async () => {
+      const q = `{ census { adults { count(where: { sex: { eq: "Female" } }, privacy: { epsilon: 0.5 }) {
+        value standardError confidenceInterval { low high confidence } epsilon delta mechanism cached releaseId } } } }`;
+      const first = await m.gql(q, {}, analyst);
+      assert.equal(first.body.errors, undefined, JSON.stringify(first.body.errors));
+      const c = first.body.data.census.adults.count;
+      // 9,782 women in this file; discrete Laplace scale 2: |noise| > 40 has probability ~ 2e-9.
+      assert.ok(Math.abs(c.value - 9782) < 40, `count ${c.value}`);
+      assert.equal(c.epsilon, 0.5);
+      assert.equal(c.mechanism, 'discreteLaplace');
+      assert.equal(c.cached, false);
+      assert.ok(c.standardError > 2 && c.standardError < 3.5);
+      assert.ok(c.confidenceInterval.low < c.value && c.value < c.confidenceInterval.high);
+      const again = await m.gql(q, {}, await m.token('bob'));
+      const c2 = again.body.data.census.adults.count;
+      assert.equal(c2.cached, true);
+      assert.equal(c2.value, c.value);
+      assert.equal(c2.releaseId, c.releaseId);
+    });
+
+    test('many rows per person: mean and histogram on health visits', async () => {
+      const r = await m.gql(`{ health { visits {
+          mean(column: COST, privacy: { epsilon: 1 }) { value confidenceInterval { low high } }
+          histogram(by: [DEPARTMENT], privacy: { epsilon: 1 }) { key count { value } }
+        } } }`, {}, analyst);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+      const mean = r.body.data.health.visits.mean;
+      assert.ok(mean.value > 200 && mean.value < 5000, `mean ${mean.value}`);
+      const buckets = r.body.data.health.visits.histogram;
+      assert.equal(buckets.length, 8, 'every public key, zeros included');
+    });
+
+    test('open dataset rows page with cursors; entities resolve in batches', async () => {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 5; page++) {
+        const r: any = await m.gql(`query($after: String) { reference { clinics { rows(first: 15, after: $after) { totalCount edges { cursor node { id name region beds } } pageInfo { hasNextPage endCursor } } } } }`, { after }, analyst);
+        assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+        const conn = r.body.data.reference.clinics.rows;
+        assert.equal(conn.totalCount, 40);
+        seen.push(...conn.edges.map((e: any) => e.node.id));
+        if (!conn.pageInfo.hasNextPage) break;
+        after = conn.pageInfo.endCursor;
+      }
+      assert.equal(seen.length, 40);
+      assert.equal(new Set(seen).size, 40);
+      const ent = await m.gql(`query($r: [_Any!]!) { _entities(representations: $r) { ... on ReferenceClinicsRow { id region } } }`, {
+        r: [{ __typename: 'ReferenceClinicsRow', id: 'C002' }, { __typename: 'ReferenceClinicsRow', id: 'C001' }, { __typename: 'ReferenceClinicsRow', id: 'C999' }],
+      }, analyst, m.mesh.subgraphs.reference);
+      assert.equal(ent.body.errors, undefined, JSON.stringify(ent.body.errors));
+      assert.deepEqual(ent.body.data._entities.map((e: any) => e?.id ?? null), ['C002', 'C001', null]);
+    });
+
+    test('admin flows: analysts are FORBIDDEN, admins set a budget that me { censusBudget } then shows', async () => {
+      const mutation = `mutation { censusSetBudget(principal: "carol", epsilon: 3, delta: 1e-6) { principal epsilon } }`;
+      const denied = await m.gql(mutation, {}, analyst);
+      assert.equal(denied.body.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+      const ok = await m.gql(mutation, {}, admin);
+      assert.equal(ok.body.errors, undefined, JSON.stringify(ok.body.errors));
+      assert.equal(ok.body.data.censusSetBudget.epsilon, 3);
+      const carol = await m.token('carol');
+      const me = await m.gql(`{ me { id censusBudget { epsilon epsilonSpent } healthBudget { epsilon } } }`, {}, carol);
+      assert.equal(me.body.errors, undefined, JSON.stringify(me.body.errors));
+      assert.equal(me.body.data.me.id, 'carol');
+      assert.equal(me.body.data.me.censusBudget.epsilon, 3);
+      assert.equal(me.body.data.me.healthBudget.epsilon, 10);
+      const domainAdmin = await m.token('dana', ['admin:health']);
+      const wrongDomain = await m.gql(mutation, {}, domainAdmin);
+      assert.equal(wrongDomain.body.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+      const audit = await m.gql(`{ censusAuditLog(first: 5, action: "admin.setBudget") { actor action detail } }`, {}, admin);
+      assert.equal(audit.body.data.censusAuditLog[0].actor, 'root');
+    });
+
+    test('a release that does not fit the budget is refused with BUDGET_EXHAUSTED and charges nothing', async () => {
+      await m.gql(`mutation { justiceSetBudget(principal: "erin", epsilon: 0.3, delta: 1e-6) { epsilon } }`, {}, admin);
+      const erin = await m.token('erin');
+      const r = await m.gql(`{ justice { defendants { count(privacy: { epsilon: 0.5 }) { value } } } }`, {}, erin);
+      assert.equal(r.body.errors?.[0]?.extensions?.code, 'BUDGET_EXHAUSTED');
+      assert.equal(r.body.data ?? null, null);
+      const b = await m.gql(`{ justice { budget { epsilonSpent releases } } }`, {}, erin);
+      assert.equal(b.body.data.justice.budget.epsilonSpent, 0);
+      assert.equal(b.body.data.justice.budget.releases, 0);
+    });
+
+    test('bad input gets a stable code and no data, and is not charged', async () => {
+      const cases: [string, string][] = [
+        [`{ census { adults { count(where: { sex: { eq: "Femal" } }) { value } } } }`, 'BAD_USER_INPUT'],
+        [`{ census { adults { count(privacy: { epsilon: -1 }) { value } } } }`, 'BAD_USER_INPUT'],
+        [`{ census { adults { quantile(column: AGE, q: 1.5) { value } } } }`, 'BAD_USER_INPUT'],
+        [`{ census { adults { count(where: { sex: { eq: "x'); DROP TABLE adults; --" } }) { value } } } }`, 'BAD_USER_INPUT'],
+        [`{ census { adults { count(privacy: { epsilon: 50 }) { value } } } }`, 'POLICY_VIOLATION'],
+        [`{ census { adults { histogram(by: [NOPE]) { key } } } }`, 'GRAPHQL_VALIDATION_FAILED'],
+      ];
+      const frank = await m.token('frank');
+      for (const [q, code] of cases) {
+        const r = await m.gql(q, {}, frank);
+        assert.equal(r.body.errors?.[0]?.extensions?.code, code, `${q}: ${JSON.stringify(r.body.errors)}`);
+        assert.ok(!JSON.stringify(r.body).includes('stack'), 'no stack trace');
+      }
+      const b = await m.gql(`{ census { budget { releases } } }`, {}, frank);
+      assert.equal(b.body.data.census.budget.releases, 0);
+    });
+  });
+}
