@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { formatClientError } from '../errors.js';
@@ -44,7 +44,8 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       formatError: (formatted) => formatClientError(formatted) as typeof formatted,
       includeStacktraceInErrorResponses: false,
       validationRules: [queryLimitsRule()],
-      plugins: [ApolloServerPluginLandingPageDisabled()],
+      // No inline traces: per-field timings of a sensitive domain are nobody's business.
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({
