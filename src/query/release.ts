@@ -98,8 +98,9 @@ function normalInterval(value: number, se: number, min: number, max: number): Dp
 /**
  * Quantile by permute-and-flip over a fine histogram of the clamped values. Candidate i is the lower
  * edge of bin i; its utility is -|10000 * rank_i - Q * n| (integers). The error guarantee is on the
- * rank: with probability >= 1 - beta the chosen rank is within 2 Delta (ln B + ln(1/beta)) / (10000 eps)
- * rows of the target (McKenna & Sheldon 2020), whatever the data, so it is free to publish.
+ * rank: with probability >= 1 - beta the chosen rank's distance to the target exceeds the best grid
+ * point's by at most 2 Delta (ln B + ln(1/beta)) / (10000 eps) rows (McKenna & Sheldon 2020),
+ * whatever the data, so it is free to publish.
  */
 function quantileValue(plan: Plan, rows: RawStatistics, confidence: number): DpValue {
   const qp = plan.quantile!;
