@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
-import { compose, emptyState, epsilonSpent, parseState, type AccountantState } from '../dp/accountant.js';
+import { compose, emptyState, epsilonSpent, parseState, withinCap, type AccountantState } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
 import { MeshError, ErrorCode } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
@@ -116,7 +116,7 @@ export const addCosts = (s: AccountantState, costs: PrivacyCost[]) => costs.redu
 
 function refuseIfOver(after: AccountantState, cap: Cap, which: string, before: AccountantState, req: ChargeRequest) {
   const spentAfter = epsilonSpent(after, cap.delta);
-  if (Number.isFinite(spentAfter) && spentAfter <= cap.epsilon) return;
+  if (withinCap(spentAfter, cap.epsilon)) return;
   const spent = epsilonSpent(before, cap.delta);
   throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This release does not fit ${which}: it would bring the spent epsilon to ${fmt(spentAfter)} of ${fmt(cap.epsilon)} (at delta ${cap.delta}).`, {
     cap: cap.epsilon,

@@ -1,6 +1,6 @@
 import type { Caller } from '../auth/tokens.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import { budgetStatus, emptyState, epsilonSpent } from '../dp/accountant.js';
+import { budgetStatus, emptyState, epsilonSpent, withinCap } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
 import { effectivePolicy, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
@@ -103,7 +103,7 @@ export class QueryEngine {
       standardError: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.standardError(g) : null,
       halfWidth95: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.halfWidth(0.95, g) : null,
       epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
-      fitsBudget: epsilonSpent(after, cap.delta) <= cap.epsilon,
+      fitsBudget: withinCap(epsilonSpent(after, cap.delta), cap.epsilon),
       remainingAfter: Math.max(0, cap.epsilon - epsilonSpent(after, cap.delta)),
       note: costNote(plan),
     };
