@@ -47,7 +47,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    formatError: (formatted) => formatClientError(formatted) as typeof formatted,
+    formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
     includeStacktraceInErrorResponses: false,
     validationRules: [queryLimitsRule()],
     plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],

@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import { log } from './log.js';
 
 /**
  * Every failure a client can see carries one of these stable codes in `extensions.code`.
@@ -38,7 +39,10 @@ export const badInput = (message: string, details: Record<string, unknown> = {})
  * Apollo `formatError`: keep our own errors and GraphQL validation errors, mask everything else.
  * Stack traces never leave the process.
  */
-export function formatClientError(formatted: { message: string; extensions?: Record<string, unknown>; locations?: unknown; path?: unknown }): typeof formatted {
+export function formatClientError(
+  formatted: { message: string; extensions?: Record<string, unknown>; locations?: unknown; path?: unknown },
+  original?: unknown,
+): typeof formatted {
   const code = String(formatted.extensions?.code ?? '');
   const { stacktrace: _drop, exception: _drop2, ...extensions } = formatted.extensions ?? {};
   // INTERNAL_SERVER_ERROR is what Apollo labels any unexpected error with: its message may quote a
@@ -46,6 +50,8 @@ export function formatClientError(formatted: { message: string; extensions?: Rec
   if ((PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) || CLIENT_ERROR_CODES.has(code)) {
     return { ...formatted, extensions };
   }
+  const cause = (original as { originalError?: unknown })?.originalError ?? original;
+  log.error({ err: cause, path: formatted.path, code }, 'internal error masked for the client');
   return {
     message: 'Internal error. It has been logged.',
     locations: formatted.locations,

@@ -38,10 +38,13 @@ export type ChargeOutcome = { kind: 'charged'; releaseId: string } | { kind: 'ca
 
 class LostRace extends Error {}
 
+/** Charges queue on row locks under load: wait for a connection and the locks rather than fail. */
+const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
+
 export async function chargeOrReuse(db: DomainDatabase, req: ChargeRequest): Promise<ChargeOutcome> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await db.prisma.$transaction((tx) => chargeTx(rawOf(tx), db.schema, req), { timeout: 30_000, maxWait: 30_000 });
+      return await db.prisma.$transaction((tx) => chargeTx(rawOf(tx), db.schema, req), TX_OPTIONS);
     } catch (e) {
       if (!(e instanceof LostRace)) throw e;
     }
@@ -139,7 +142,7 @@ export async function completeRelease(db: DomainDatabase, releaseId: string, act
       releaseId, JSON.stringify(result), resultHash,
     );
     await appendAudit(q, db.schema, { actor, action: 'release.complete', detail: { releaseId, resultHash } });
-  });
+  }, TX_OPTIONS);
   return resultHash;
 }
 
@@ -149,7 +152,7 @@ export async function failRelease(db: DomainDatabase, releaseId: string, actor: 
     const q = rawOf(tx);
     await q(`UPDATE "${db.schema}"."release" SET status = 'failed', completed_at = now() WHERE id = $1`, releaseId);
     await appendAudit(q, db.schema, { actor, action: 'release.failed', detail: { releaseId } });
-  });
+  }, TX_OPTIONS);
 }
 
 export async function waitForRelease(db: DomainDatabase, releaseId: string, timeoutMs = 30_000): Promise<StoredRelease | undefined> {

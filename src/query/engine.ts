@@ -14,6 +14,12 @@ import type { AggregateRequest } from './types.js';
  * The one path every DP answer takes (resolvers are thin adapters over it):
  * plan -> policy -> charge (or reuse the memoised release) -> SQL -> noise -> record -> return.
  */
+/** One DP field of a GraphQL operation, for the operation-level check. */
+export interface OperationItem {
+  dataset: string;
+  request: AggregateRequest;
+}
+
 export interface Release {
   answer: Answer;
   releaseId: string;
@@ -23,8 +29,28 @@ export interface Release {
   mechanism: string;
 }
 
+/** At most `n` holders at once; the rest queue in arrival order. */
+class Semaphore {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
 export class QueryEngine {
   private readonly limiter = new RateLimiter();
+  // Each release holds a connection for its charge, its query and its completion: bounding how many
+  // run at once keeps an operation with many DP fields from starving the connection pool.
+  private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
   constructor(
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
@@ -49,8 +75,19 @@ export class QueryEngine {
     return { plan, policy };
   }
 
-  async run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
+  run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
+    return this.releases.use(() => this.runNow(caller, datasetName, req));
+  }
+
+  private async runNow(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
     const { plan, policy } = await this.prepare(caller, datasetName, req);
+    const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
+    // Memoised releases are free: served from one indexed read, without a transaction or the rate limit.
+    const [memo] = await this.db.query<{ id: string; result: Answer }>(
+      `SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`,
+      [plan.key],
+    );
+    if (memo) return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
     if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
       throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
     const outcome = await chargeOrReuse(this.db, {
@@ -66,7 +103,6 @@ export class QueryEngine {
       principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
       globalCap: this.domain.policy.globalCap,
     });
-    const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
     if (outcome.kind === 'cached') return { answer: outcome.release.result as Answer, releaseId: outcome.release.id, cached: true, ...meta };
     if (outcome.kind === 'pending') {
       const done = await waitForRelease(this.db, outcome.releaseId);
@@ -84,6 +120,58 @@ export class QueryEngine {
     }
     await completeRelease(this.db, outcome.releaseId, caller.id, answer);
     return { answer, releaseId: outcome.releaseId, cached: false, ...meta };
+  }
+
+  /**
+   * Operation-level check, before anything runs: plans every DP field of the operation (a planning
+   * error refuses the whole operation), skips plans already released (free) and repeated plans,
+   * and refuses the operation when the rest does not fit the principal's cap or a global cap.
+   */
+  async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
+    const plans = new Map<string, Plan>();
+    let policy: EffectivePolicy | undefined;
+    for (const item of items) {
+      const prepared = await this.prepare(caller, item.dataset, item.request);
+      policy = prepared.policy;
+      plans.set(prepared.plan.key, prepared.plan);
+    }
+    if (!policy || plans.size === 0) return;
+    const done = await this.db.query<{ plan_key: string }>(
+      `SELECT plan_key FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
+      [[...plans.keys()]],
+    );
+    for (const r of done) plans.delete(r.plan_key);
+    const pending = [...plans.values()];
+    if (pending.length === 0) return;
+    const costs = pending.flatMap((p) => p.costs);
+    const alone = epsilonSpent(addCosts(emptyState(), costs), policy.totalDelta);
+    const { principal } = await budgetState(this.db, caller.id);
+    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
+    const before = principal?.state ?? emptyState();
+    const after = epsilonSpent(addCosts(before, costs), cap.delta);
+    if (!withinCap(after, cap.epsilon)) {
+      const spent = epsilonSpent(before, cap.delta);
+      throw new MeshError(
+        ErrorCode.BUDGET_EXHAUSTED,
+        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${Math.max(0, cap.epsilon - spent).toPrecision(4)} of your ${cap.epsilon} is left. Nothing was run or charged.`,
+        { operationCost: alone, releases: pending.length, cap: cap.epsilon, spent, remaining: Math.max(0, cap.epsilon - spent) },
+      );
+    }
+    for (const ds of new Set(pending.map((p) => p.dataset.name))) {
+      const mine = pending.filter((p) => p.dataset.name === ds).flatMap((p) => p.costs);
+      const { global } = await budgetState(this.db, caller.id, ds);
+      const gcap = global?.cap ?? this.domain.policy.globalCap;
+      const gstate = global?.state ?? emptyState();
+      if (!withinCap(epsilonSpent(addCosts(gstate, mine), gcap.delta), gcap.epsilon)) {
+        const spent = epsilonSpent(gstate, gcap.delta);
+        throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This operation does not fit the global cap of ${ds}. Nothing was run or charged.`, {
+          operationCost: alone,
+          cap: gcap.epsilon,
+          spent,
+          remaining: Math.max(0, gcap.epsilon - spent),
+        });
+      }
+    }
   }
 
   /** Cost preview: what a query would spend and its expected error, without running it. */

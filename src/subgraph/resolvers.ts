@@ -56,16 +56,24 @@ function columnDecoder(ds: DatasetDeclaration) {
   return (v: string | null | undefined) => (v == null ? v : byEnum.get(v) ?? v);
 }
 
-function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
+/** The DP fields of a dataset surface (each one release). */
+export const DP_FIELDS: readonly AggregateKind[] = ['count', 'countDistinct', 'sum', 'mean', 'variance', 'stddev', 'quantile', 'histogram'];
+
+/** GraphQL arguments of a DP field -> the engine's request (shared by resolvers and the operation check). */
+export function requestFromArgs(ds: DatasetDeclaration, aggregate: AggregateKind, a: any): AggregateRequest {
   const col = columnDecoder(ds);
-  const request = (aggregate: AggregateKind, a: any): AggregateRequest => ({
+  return {
     aggregate,
     column: col(a.column),
     q: a.q,
     by: a.by?.map((b: string) => col(b)!),
     where: a.where as WhereInput | undefined,
     privacy: a.privacy,
-  });
+  };
+}
+
+function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
+  const request = (aggregate: AggregateKind, a: any) => requestFromArgs(ds, aggregate, a);
   const scalar = (aggregate: AggregateKind): Resolver => async (_p, args, ctx) => dpNumber(await ctx.engine.run(ctx.caller, ds.name, request(aggregate, args)));
   return {
     count: scalar('count'),

@@ -11,6 +11,7 @@ import { seedDomain } from '../seed/seed.js';
 import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import type { SubgraphContext } from './context.js';
+import { operationCostPlugin } from './operation-cost.js';
 import { buildDomainSchema } from './schema.js';
 
 /**
@@ -41,11 +42,11 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
     const engine = new QueryEngine(domain, db);
     const apollo = new ApolloServer<SubgraphContext>({
       schema: buildDomainSchema(domain),
-      formatError: (formatted) => formatClientError(formatted) as typeof formatted,
+      formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
       includeStacktraceInErrorResponses: false,
       validationRules: [queryLimitsRule()],
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain)],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({

@@ -175,6 +175,50 @@ export function meshSuite(backend: Backend) {
       assert.equal(b.body.data.justice.budget.releases, 0);
     });
 
+    test('an operation of 50 aliased DP fields whose total exceeds the budget is refused whole, nothing charged', async () => {
+      await m.gql(`mutation { healthSetBudget(principal: "gina", epsilon: 2, delta: 1e-6) { epsilon } }`, {}, admin);
+      const gina = await m.token('gina');
+      // 50 distinct plans (different filters) of epsilon 0.1 each, half through a fragment.
+      const fields = Array.from({ length: 50 }, (_, i) =>
+        i % 2 === 0 ? `a${i}: count(where: { patientAge: { gte: ${i} } }, privacy: { epsilon: 0.1 }) { value }` : `a${i}: sum(column: COST, where: { patientAge: { lte: ${i} } }, privacy: { epsilon: 0.1 }) { value }`,
+      );
+      const q = `query { health { visits { ${fields.slice(0, 25).join(' ')} ...more } } } fragment more on HealthVisits { ${fields.slice(25).join(' ')} }`;
+      const r = await m.gql(q, {}, gina);
+      assert.equal(r.body.errors?.[0]?.extensions?.code, 'BUDGET_EXHAUSTED', JSON.stringify(r.body.errors));
+      assert.ok(r.body.errors![0]!.extensions!.operationCost > 2, 'the refusal says what it would cost');
+      assert.equal(r.body.errors![0]!.extensions!.remaining, 2);
+      assert.equal(r.body.data?.health ?? null, null);
+      const b = await m.gql(`{ health { budget { epsilonSpent releases } } }`, {}, gina);
+      assert.deepEqual(b.body.data.health.budget, { epsilonSpent: 0, releases: 0 });
+      const ledger = await m.gql(`{ healthLedger(principal: "gina") { id } }`, {}, admin);
+      assert.deepEqual(ledger.body.data.healthLedger, []);
+      // The same 50 fields at a cost that fits are answered.
+      const cheap = await m.gql(q.replaceAll('epsilon: 0.1', 'epsilon: 0.01'), {}, gina);
+      assert.equal(cheap.body.errors, undefined, JSON.stringify(cheap.body.errors));
+      assert.equal(Object.keys(cheap.body.data.health.visits).length, 50);
+    });
+
+    test('asking the same query 1,000 times returns the first release every time: the average gains nothing', async () => {
+      const q = `{ justice { defendants { mean(column: PRIORS_COUNT, privacy: { epsilon: 0.2 }) { value releaseId cached } } } }`;
+      const tokens = await Promise.all(['h1', 'h2', 'h3'].map((s) => m.token(s)));
+      const first = (await m.gql(q, {}, tokens[0])).body.data.justice.defendants.mean;
+      const values: number[] = [];
+      for (let i = 0; i < 1000; i += 10) {
+        const batch = await Promise.all(Array.from({ length: 10 }, (_, j) => m.gql(q, {}, tokens[(i + j) % 3])));
+        for (const r of batch) {
+          const v = r.body.data.justice.defendants.mean;
+          assert.equal(v.releaseId, first.releaseId);
+          assert.equal(v.cached, true);
+          values.push(v.value);
+        }
+      }
+      assert.equal(values.length, 1000);
+      // Every repeat is the identical release, so their mean is the first answer (up to float summation).
+      assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) / values.length - first.value) <= 1e-12 * Math.abs(first.value));
+      const spent = await m.gql(`{ justice { budget { releases } } }`, {}, tokens[1]);
+      assert.equal(spent.body.data.justice.budget.releases, 0, 'repeats are free for everyone');
+    });
+
     test('bad input gets a stable code and no data, and is not charged', async () => {
       const cases: [string, string][] = [
         [`{ census { adults { count(where: { sex: { eq: "Femal" } }) { value } } } }`, 'BAD_USER_INPUT'],
