@@ -62,7 +62,7 @@ export async function verifyAudit(db: DomainDatabase, pageSize = 5000): Promise<
   for (;;) {
     const rows = await db.query<{ seq: string; at: string; actor: string; action: string; detail: unknown; prev_hash: string; hash: string }>(
       `SELECT seq::text AS seq, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, action, detail, prev_hash, hash FROM ${qualified(db, 'audit_entry')}
-       WHERE seq > $1::bigint ORDER BY seq LIMIT $2`,
+       WHERE audit_entry.seq > $1::bigint ORDER BY audit_entry.seq LIMIT $2`,
       [after, pageSize],
     );
     for (const row of rows) {
