@@ -65,7 +65,12 @@ export class QueryEngine {
   /** Plans and checks policy without reading data or spending budget. */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
     const plan = planAggregate(this.domain, this.dataset(datasetName), req);
-    const policy = await effectivePolicy(this.db.prisma, this.domain, caller);
+    const [policy, principal] = await Promise.all([
+      effectivePolicy(this.db.prisma, this.domain, caller),
+      this.db.query<{ revoked: boolean }>(`SELECT revoked FROM "${this.db.schema}"."principal" WHERE id = $1`, [caller.id]),
+    ]);
+    // Revoked means no answer at all, not even a free memoised one.
+    if (principal[0]?.revoked) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
     if (policy.allowedAggregates && !policy.allowedAggregates.includes(plan.aggregate))
       throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow ${plan.aggregate} for you.`);
     if (plan.epsilon > policy.maxEpsilonPerQuery)

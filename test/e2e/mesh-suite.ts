@@ -219,6 +219,43 @@ export function meshSuite(backend: Backend) {
       assert.equal(spent.body.data.justice.budget.releases, 0, 'repeats are free for everyone');
     });
 
+    test('admin governance: grant, policies per principal, global cap, revoke, ledger and releases', async () => {
+      const ivan = await m.token('ivan');
+      await m.gql(`mutation { censusSetBudget(principal: "ivan", epsilon: 1, delta: 1e-6) { epsilon } }`, {}, admin);
+      const granted = await m.gql(`mutation { censusGrantBudget(principal: "ivan", epsilon: 0.5) { epsilon } }`, {}, admin);
+      assert.equal(granted.body.data.censusGrantBudget.epsilon, 1.5);
+      // A per-principal policy: only counts, at most epsilon 0.2 per query.
+      const pol = await m.gql(`mutation { censusSetPolicy(scope: "principal:ivan", policy: { allowedAggregates: ["count"], maxEpsilonPerQuery: 0.2 }) { scope allowedAggregates } }`, {}, admin);
+      assert.deepEqual(pol.body.data.censusSetPolicy.allowedAggregates, ['count']);
+      const mean = await m.gql(`{ census { adults { mean(column: AGE, privacy: { epsilon: 0.1 }) { value } } } }`, {}, ivan);
+      assert.equal(mean.body.errors?.[0]?.extensions?.code, 'POLICY_VIOLATION');
+      const big = await m.gql(`{ census { adults { count(privacy: { epsilon: 0.3 }) { value } } } }`, {}, ivan);
+      assert.equal(big.body.errors?.[0]?.extensions?.code, 'POLICY_VIOLATION');
+      const ok = await m.gql(`{ census { adults { count(where: { age: { gte: 40 } }, privacy: { epsilon: 0.2 }) { value releaseId } } } }`, {}, ivan);
+      assert.equal(ok.body.errors, undefined, JSON.stringify(ok.body.errors));
+      const ledger = await m.gql(`{ censusLedger(principal: "ivan") { principal releaseId epsilon aggregate } censusReleases(first: 5) { id status resultHash } }`, {}, admin);
+      assert.equal(ledger.body.data.censusLedger[0].releaseId, ok.body.data.census.adults.count.releaseId);
+      assert.ok(ledger.body.data.censusReleases.some((r: any) => r.id === ok.body.data.census.adults.count.releaseId && r.status === 'done' && /^[0-9a-f]{64}$/.test(r.resultHash)));
+      // Global cap: once it is tiny, nobody's release fits.
+      const cap = await m.gql(`mutation { censusSetGlobalCap(dataset: ADULTS, epsilon: 0.0001, delta: 1e-6) { dataset epsilon } }`, {}, admin);
+      assert.equal(cap.body.data.censusSetGlobalCap.epsilon, 0.0001);
+      const capped = await m.gql(`{ census { adults { count(where: { age: { gte: 41 } }, privacy: { epsilon: 0.1 }) { value } } } }`, {}, await m.token('judy'));
+      assert.equal(capped.body.errors?.[0]?.extensions?.code, 'BUDGET_EXHAUSTED');
+      await m.gql(`mutation { censusSetGlobalCap(dataset: ADULTS, epsilon: 50, delta: 1e-5) { epsilon } }`, {}, admin);
+      // Revoke, then restore.
+      await m.gql(`mutation { censusRevoke(principal: "ivan") }`, {}, admin);
+      const revoked = await m.gql(`{ census { adults { count(where: { age: { gte: 42 } }, privacy: { epsilon: 0.1 }) { value } } } }`, {}, ivan);
+      assert.equal(revoked.body.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+      const revokedCached = await m.gql(`{ census { adults { count(where: { age: { gte: 40 } }, privacy: { epsilon: 0.2 }) { value } } } }`, {}, ivan);
+      assert.equal(revokedCached.body.errors?.[0]?.extensions?.code, 'FORBIDDEN', 'not even a memoised answer');
+      await m.gql(`mutation { censusRevoke(principal: "ivan", restore: true) }`, {}, admin);
+      const back = await m.gql(`{ census { adults { count(where: { age: { gte: 42 } }, privacy: { epsilon: 0.1 }) { value } } } }`, {}, ivan);
+      assert.equal(back.body.errors, undefined);
+      const actions = await m.gql(`{ censusAuditLog(first: 50, actor: "root") { action } }`, {}, admin);
+      const seen = new Set(actions.body.data.censusAuditLog.map((a: any) => a.action));
+      for (const a of ['admin.setBudget', 'admin.grantBudget', 'admin.setPolicy', 'admin.setGlobalCap', 'admin.revoke', 'admin.restore']) assert.ok(seen.has(a), `${a} audited`);
+    });
+
     test('bad input gets a stable code and no data, and is not charged', async () => {
       const cases: [string, string][] = [
         [`{ census { adults { count(where: { sex: { eq: "Femal" } }) { value } } } }`, 'BAD_USER_INPUT'],
