@@ -60,7 +60,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return { caller: await opts.verifier(authorization), authorization };
     },
     health: async () => ({ status: 'pass', service: 'gateway' }),
-    routes: opts.routes,
+    routes: [exportProxy(opts), ...(opts.routes ?? [])],
   });
   const url = await listen(server, opts.port, opts.host);
   return {
@@ -71,5 +71,40 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       server.closeAllConnections?.();
       await apollo.stop();
     },
+  };
+}
+
+/**
+ * CSV exports on the gateway's origin: /export/<domain>/<dataset>.csv is verified here, then streamed
+ * from the owning subgraph (which verifies the token again and does the charging).
+ */
+function exportProxy(opts: GatewayOptions): Route {
+  return async (req, res, url) => {
+    const m = /^\/export\/([a-z][a-zA-Z0-9]*)\/([a-zA-Z][a-zA-Z0-9]*)\.csv$/.exec(url.pathname);
+    if (!m || req.method !== 'GET') return false;
+    const json = (status: number, code: string, message: string) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+      return true;
+    };
+    try {
+      await opts.verifier(req.headers.authorization);
+    } catch {
+      return json(401, 'UNAUTHENTICATED', 'A valid bearer token is required.');
+    }
+    const target = opts.subgraphUrls?.[m[1]!];
+    if (!target) return json(404, 'NOT_FOUND', `No domain "${m[1]}".`);
+    const upstream = await fetch(`${target.replace(/\/graphql$/, '')}/export/${m[2]}.csv${url.search}`, {
+      headers: { authorization: req.headers.authorization ?? '' },
+    }).catch(() => undefined);
+    if (!upstream) return json(502, 'INTERNAL_SERVER_ERROR', `The ${m[1]} subgraph is unreachable.`);
+    const headers: Record<string, string> = {};
+    upstream.headers.forEach((v, k) => {
+      if (k === 'content-type' || k === 'content-disposition' || k.startsWith('x-cdm-')) headers[k] = v;
+    });
+    res.writeHead(upstream.status, headers);
+    if (upstream.body) for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+    res.end();
+    return true;
   };
 }

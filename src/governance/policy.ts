@@ -1,5 +1,6 @@
 import type { Caller } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
+import { ErrorCode, MeshError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 
 /**
@@ -59,4 +60,10 @@ export class RateLimiter {
     this.hits.set(key, recent);
     return true;
   }
+}
+
+/** Revoked means no answer at all from the domain, not even a free memoised one. */
+export async function assertNotRevoked(prisma: PrismaClient, caller: Caller): Promise<void> {
+  const p = await prisma.principal.findUnique({ where: { id: caller.id }, select: { revoked: true } });
+  if (p?.revoked) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
 }

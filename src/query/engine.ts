@@ -3,7 +3,9 @@ import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaratio
 import { budgetStatus, emptyState, epsilonSpent, withinCap } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
-import { effectivePolicy, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { assertNotRevoked, effectivePolicy, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { SyntheticService } from './synthetic.js';
+import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { planAggregate, type Plan } from './plan.js';
 import { releaseAnswer, type Answer } from './release.js';
@@ -15,10 +17,7 @@ import type { AggregateRequest } from './types.js';
  * plan -> policy -> charge (or reuse the memoised release) -> SQL -> noise -> record -> return.
  */
 /** One DP field of a GraphQL operation, for the operation-level check. */
-export interface OperationItem {
-  dataset: string;
-  request: AggregateRequest;
-}
+export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null };
 
 export interface Release {
   answer: Answer;
@@ -51,10 +50,13 @@ export class QueryEngine {
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
   private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
+  readonly synthetic: SyntheticService;
   constructor(
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
-  ) {}
+  ) {
+    this.synthetic = new SyntheticService(domain, db);
+  }
 
   dataset(name: string): DatasetDeclaration {
     const ds = this.domain.datasets.find((d) => d.name === name);
@@ -65,12 +67,7 @@ export class QueryEngine {
   /** Plans and checks policy without reading data or spending budget. */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
     const plan = planAggregate(this.domain, this.dataset(datasetName), req);
-    const [policy, principal] = await Promise.all([
-      effectivePolicy(this.db.prisma, this.domain, caller),
-      this.db.query<{ revoked: boolean }>(`SELECT revoked FROM "${this.db.schema}"."principal" WHERE id = $1`, [caller.id]),
-    ]);
-    // Revoked means no answer at all, not even a free memoised one.
-    if (principal[0]?.revoked) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
+    const [policy] = await Promise.all([effectivePolicy(this.db.prisma, this.domain, caller), assertNotRevoked(this.db.prisma, caller)]);
     if (policy.allowedAggregates && !policy.allowedAggregates.includes(plan.aggregate))
       throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow ${plan.aggregate} for you.`);
     if (plan.epsilon > policy.maxEpsilonPerQuery)
@@ -133,12 +130,18 @@ export class QueryEngine {
    * and refuses the operation when the rest does not fit the principal's cap or a global cap.
    */
   async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
-    const plans = new Map<string, Plan>();
+    const plans = new Map<string, { dataset: string; costs: Plan['costs'] }>();
     let policy: EffectivePolicy | undefined;
     for (const item of items) {
+      if ('synthetic' in item) {
+        const p = await this.synthetic.plan(caller, this.dataset(item.dataset), item.synthetic);
+        policy = p.policy;
+        plans.set(p.key, { dataset: item.dataset, costs: p.costs });
+        continue;
+      }
       const prepared = await this.prepare(caller, item.dataset, item.request);
       policy = prepared.policy;
-      plans.set(prepared.plan.key, prepared.plan);
+      plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
     const done = await this.db.query<{ plan_key: string }>(
@@ -162,8 +165,8 @@ export class QueryEngine {
         { operationCost: alone, releases: pending.length, cap: cap.epsilon, spent, remaining: Math.max(0, cap.epsilon - spent) },
       );
     }
-    for (const ds of new Set(pending.map((p) => p.dataset.name))) {
-      const mine = pending.filter((p) => p.dataset.name === ds).flatMap((p) => p.costs);
+    for (const ds of new Set(pending.map((p) => p.dataset))) {
+      const mine = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
       const { global } = await budgetState(this.db, caller.id, ds);
       const gcap = global?.cap ?? this.domain.policy.globalCap;
       const gstate = global?.state ?? emptyState();

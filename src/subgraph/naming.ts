@@ -23,6 +23,9 @@ export const names = (domain: DomainDeclaration) => {
         column: `${P}Column`,
         numeric: `${P}NumericColumn`,
         categorical: `${P}CategoricalColumn`,
+        syntheticRow: `${P}SyntheticRow`,
+        syntheticEdge: `${P}SyntheticEdge`,
+        syntheticConnection: `${P}SyntheticConnection`,
       };
     },
   };

@@ -72,7 +72,9 @@ export function dpFieldsOf(
         const def = type.getFields()[sel.name.value];
         if (!def) continue;
         const ds = datasetByType.get(type.name);
-        if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {
+        if (ds && sel.name.value === 'synthetic') {
+          items.push({ dataset: ds.name, synthetic: (getArgumentValues(def, sel, variables).privacy as never) ?? null });
+        } else if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {
           const args = getArgumentValues(def, sel, variables);
           items.push({ dataset: ds.name, request: requestFromArgs(ds, sel.name.value as AggregateKind, args) });
         }

@@ -5,6 +5,15 @@ import type { AggregateKind, AggregateRequest, WhereInput } from '../query/types
 import { isAdminOf } from '../auth/tokens.js';
 import { adminResolvers } from './admin.js';
 import type { SubgraphContext } from './context.js';
+import { badInput } from '../errors.js';
+
+const offsetCursor = (n: number) => Buffer.from(`o:${n}`, 'utf8').toString('base64url');
+function decodeOffsetCursor(c: string): number {
+  const raw = /^[A-Za-z0-9_-]{1,40}$/.test(c) ? Buffer.from(c, 'base64url').toString('utf8') : '';
+  const m = /^o:(\d{1,7})$/.exec(raw);
+  if (!m) throw badInput('after is not a cursor from this connection.', { field: 'after' });
+  return Number(m[1]);
+}
 import { catalogEntry, domainInfo } from './catalog.js';
 import { enumValue, names } from './naming.js';
 import { openRowsResolvers } from './rows.js';
@@ -25,7 +34,13 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
       info: () => domainInfo(domain),
       datasets: () => domain.datasets.map((ds) => catalogEntry(domain, ds)),
       ...Object.fromEntries(domain.datasets.map((ds) => [ds.name, () => ({ dataset: ds.name })])),
-      ...(sensitive ? { budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller) } : {}),
+      ...(sensitive
+        ? {
+            budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller),
+            syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) =>
+              ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined),
+          }
+        : {}),
     },
   };
   for (const ds of domain.datasets) {
@@ -89,6 +104,15 @@ function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
       return r.answer.buckets.map((b) => ({ key: b.key, count: toDpNumber(b.count, r) }));
     },
     estimate: (_p, args, ctx) => ctx.engine.estimate(ctx.caller, ds.name, request(args.aggregate, args)),
+    synthetic: async (_p, args, ctx) => {
+      const first = args.first ?? 100;
+      if (!Number.isInteger(first) || first < 1 || first > 1000) throw badInput('first must be between 1 and 1000.', { field: 'first' });
+      const offset = args.after == null ? 0 : decodeOffsetCursor(args.after);
+      const { info, model } = await ctx.engine.synthetic.model(ctx.caller, ds, args.privacy);
+      const page = ctx.engine.synthetic.rows(ds, info.id, model, args.rows, args.seed ?? 0, offset, first);
+      const edges = page.map((node, i) => ({ cursor: offsetCursor(offset + i + 1), node }));
+      return { edges, pageInfo: { hasNextPage: offset + first < args.rows, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: args.rows, model: info };
+    },
   };
 }
 

@@ -22,6 +22,7 @@ type ${n.domainType} {
   datasets: [DatasetInfo!]!
 ${domain.datasets.map((ds) => `  ${d(`${ds.title}: ${ds.description}`)}\n  ${ds.name}: ${n.dataset(ds).type}!`).join('\n')}
 ${sensitive ? `  ${d('Your privacy budget in this domain: spent and remaining, under your cap and the global caps.')}\n  budget: BudgetStatus!` : ''}
+${sensitive ? `  ${d('Fitted DP synthetic-data models of this domain (reused for free by anyone in the domain).')}\n  syntheticModels(${d('Only this dataset.')} dataset: ${n.datasetEnum}): [SyntheticModelInfo!]!` : ''}
 }
 
 extend type Query {
@@ -97,9 +98,38 @@ function sensitiveDatasetSdl(domain: DomainDeclaration, ds: DatasetDeclaration, 
   fields.push(
     `  ${d('Cost preview: what a query would spend and its expected error, without running it or spending budget.')}\n  estimate(${d('Aggregate to preview.')} aggregate: Aggregate!, ${hasNumeric ? `${d('Numeric column (sum, mean, variance, stddev, quantile).')} column: ${t.numeric}, ${d('Quantile (quantile only).')} q: Float, ` : ''}${hasCategorical ? `${d('Grouping columns (histogram only).')} by: [${t.categorical}!], ` : ''}${common}): CostEstimate!`,
   );
+  fields.push(
+    `  ${d('DP synthetic rows with the dataset\'s columns, sampled from a marginal-based model (AIM-style) fitted on the real rows. The model is fitted once per (epsilon, delta) and charged once; sampling more rows, or other seeds, is free. Columns without public bounds or categories are null.')}\n  synthetic(${d('Rows to generate (1 to 1,000,000).')} rows: Int!, ${d('Sampling seed: the same seed gives the same rows.')} seed: Int = 0, ${d('Epsilon and delta of the fit (default epsilon 1).')} privacy: PrivacyInput, ${d('Page size (1-1000).')} first: Int = 100, ${d('Cursor of the last row of the previous page.')} after: String): ${t.syntheticConnection}!`,
+  );
+  const synthRow = ds.columns.filter((c) => c.name !== ds.privacyUnit);
   return `${d(`${ds.title} (sensitive; ${unit}). ${ds.description} Differentially private answers only: no row, value or exact count ever leaves the domain.`)}
 type ${t.type} {
 ${fields.join('\n')}
+}
+
+${d(`A SYNTHETIC row of ${ds.name}: sampled from a DP model, not a real record.`)}
+type ${t.syntheticRow} {
+${synthRow.map((c) => `  ${d(describeColumn(ds, c))}\n  ${c.name}: ${GQL_TYPE[c.type]}`).join('\n')}
+}
+
+${d(`An edge of the synthetic ${ds.name} connection.`)}
+type ${t.syntheticEdge} {
+  ${d('Opaque cursor of this row.')}
+  cursor: String!
+  ${d('The synthetic row.')}
+  node: ${t.syntheticRow}!
+}
+
+${d(`A page of synthetic ${ds.name} rows.`)}
+type ${t.syntheticConnection} {
+  ${d('Rows of this page.')}
+  edges: [${t.syntheticEdge}!]!
+  ${d('Paging information.')}
+  pageInfo: PageInfo!
+  ${d('Rows in the whole synthetic sample (the rows argument).')}
+  totalCount: Int!
+  ${d('The model they were sampled from and what it cost.')}
+  model: SyntheticModelInfo!
 }`;
 }
 

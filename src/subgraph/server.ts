@@ -11,6 +11,7 @@ import { seedDomain } from '../seed/seed.js';
 import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import type { SubgraphContext } from './context.js';
+import { exportRoute } from './export.js';
 import { operationCostPlugin } from './operation-cost.js';
 import { buildDomainSchema } from './schema.js';
 
@@ -52,6 +53,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
     const server = createHttpServer<SubgraphContext>({
       apollo,
       context: async (req) => ({ caller: await opts.verifier(req.headers.authorization), domain, db, engine, loaders: new Map() }),
+      routes: [exportRoute(domain, engine, opts.verifier)],
       health: async () => {
         await db.query('SELECT 1');
         return { status: 'pass', domain: domain.name, database: db.kind };

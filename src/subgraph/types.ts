@@ -315,7 +315,7 @@ export class PageInfo {
   endCursor?: string;
 }
 
-export const SHARED_TYPES = [Interval, DpNumber, DpBucket, CostEstimate, DatasetBudget, BudgetStatus, ColumnInfo, DatasetInfo, DomainInfo, AuditEntry, ReleaseRecord, LedgerRecord, PolicyView, PageInfo];
+export const SHARED_TYPES_BASE = [Interval, DpNumber, DpBucket, CostEstimate, DatasetBudget, BudgetStatus, ColumnInfo, DatasetInfo, DomainInfo, AuditEntry, ReleaseRecord, LedgerRecord, PolicyView, PageInfo];
 
 @InputType({ description: 'Filter on an integer column: eq, in, or a range (gte/lte), within the public bounds.' })
 export class IntFilter {
@@ -348,3 +348,32 @@ export class StringFilter {
   @Field(() => [String], { nullable: true, description: 'One of (at most 1000 values).' })
   in?: string[];
 }
+
+@Directive('@shareable')
+@ObjectType({ description: 'A fitted DP synthetic-data model (a release): fitted once per (dataset, epsilon, delta), charged once; sampling from it is free.' })
+export class SyntheticModelInfo {
+  @Field(() => ID, { description: 'Model id (the id of the release that fitted it).' })
+  id!: string;
+  @Field({ description: 'Dataset it models.' })
+  dataset!: string;
+  @Field(() => Float, { description: 'Epsilon of the fit.' })
+  epsilon!: number;
+  @Field(() => Float, { description: 'Delta of the fit.' })
+  delta!: number;
+  @Field(() => Float, { description: 'zCDP rho the fit spent (all its measurements and selections).' })
+  rho!: number;
+  @Field({ description: 'Method: aim (adaptive 2-/3-way marginals) or mst.' })
+  method!: string;
+  @Field({ description: 'True when an existing model was reused at no cost.' })
+  cached!: boolean;
+  @Field(() => ID, { description: 'Release id in the ledger and the audit log.' })
+  releaseId!: string;
+  @Field(() => Int, { description: 'The model\'s noisy estimate of the number of rows (a DP output).' })
+  estimatedRows!: number;
+  @Field(() => Int, { description: 'Noisy marginals measured.' })
+  measurements!: number;
+  @Field({ nullable: true, description: 'When it was fitted (UTC, ISO 8601).' })
+  createdAt?: string;
+}
+
+export const SHARED_TYPES = [...SHARED_TYPES_BASE, SyntheticModelInfo];

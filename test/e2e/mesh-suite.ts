@@ -75,7 +75,9 @@ export function meshSuite(backend: Backend) {
         const fieldNames = surface.fields.map((f: any) => f.name);
         assert.ok(!fieldNames.includes('rows') && !fieldNames.includes('byKey'));
         const leaf = (t: any): string => (t.ofType ? leaf(t.ofType) : t.name);
-        for (const f of surface.fields) assert.ok(['DpNumber', 'DpBucket', 'CostEstimate'].includes(leaf(f.type)), `${prefix}.${f.name} returns ${leaf(f.type)}`);
+        // DP numbers, DP buckets, cost previews, and rows that are SYNTHETIC (sampled from a DP model).
+        for (const f of surface.fields)
+          assert.ok(['DpNumber', 'DpBucket', 'CostEstimate', `${prefix}SyntheticConnection`].includes(leaf(f.type)), `${prefix}.${f.name} returns ${leaf(f.type)}`);
       }
     });
 
@@ -254,6 +256,58 @@ export function meshSuite(backend: Backend) {
       const actions = await m.gql(`{ censusAuditLog(first: 50, actor: "root") { action } }`, {}, admin);
       const seen = new Set(actions.body.data.censusAuditLog.map((a: any) => a.action));
       for (const a of ['admin.setBudget', 'admin.grantBudget', 'admin.setPolicy', 'admin.setGlobalCap', 'admin.revoke', 'admin.restore']) assert.ok(seen.has(a), `${a} audited`);
+    });
+
+    test('synthetic data: charged once per fit, resampling free and repeatable, bounds kept, CSV through the gateway', async () => {
+      const kim = await m.token('kim');
+      const q = `query($seed: Int, $rows: Int!, $after: String) { census { adults { synthetic(rows: $rows, seed: $seed, first: 50, after: $after, privacy: { epsilon: 1, delta: 1e-9 }) {
+        totalCount pageInfo { hasNextPage endCursor } model { id cached rho releaseId estimatedRows }
+        edges { node { age workclass education educationNum sex capitalGain hoursPerWeek nativeCountry income } } } } } }`;
+      const first = await m.gql(q, { seed: 1, rows: 200 }, kim);
+      assert.equal(first.body.errors, undefined, JSON.stringify(first.body.errors));
+      const s1 = first.body.data.census.adults.synthetic;
+      assert.equal(s1.model.cached, false);
+      assert.equal(s1.edges.length, 50);
+      assert.equal(s1.totalCount, 200);
+      assert.ok(Math.abs(s1.model.estimatedRows - 30162) < 1000);
+      const census = (await import('../../src/domain/registry.js')).demoDomain('census').datasets[0]!;
+      for (const { node } of s1.edges) {
+        for (const c of census.columns) {
+          const v = node[c.name];
+          if (v === undefined) continue;
+          if (c.categories) assert.ok(c.categories.includes(v), `${c.name}=${v}`);
+          if (c.bounds) assert.ok(Number.isInteger(v) && v >= c.bounds[0] && v <= c.bounds[1], `${c.name}=${v}`);
+        }
+        assert.equal(node.nativeCountry, null, 'no public list: not synthesised');
+      }
+      const page2 = await m.gql(q, { seed: 1, rows: 200, after: s1.pageInfo.endCursor }, kim);
+      assert.equal(page2.body.data.census.adults.synthetic.model.cached, true);
+      const again = await m.gql(q, { seed: 1, rows: 200 }, await m.token('lee'));
+      assert.deepEqual(again.body.data.census.adults.synthetic.edges, s1.edges, 'same seed, same rows, for anyone');
+      const other = await m.gql(q, { seed: 2, rows: 1000 }, kim);
+      assert.notDeepEqual(other.body.data.census.adults.synthetic.edges, s1.edges);
+      const b = await m.gql(`{ census { budget { releases } syntheticModels(dataset: ADULTS) { id } } }`, {}, kim);
+      assert.equal(b.body.data.census.budget.releases, 1, 'one charge for the fit, resampling free');
+      assert.ok(b.body.data.census.syntheticModels.some((x: any) => x.id === s1.model.id));
+      // CSV export on the gateway's origin, from the same model, free.
+      const csv = await fetch(`${m.mesh.gateway.url}/export/census/adults.csv?rows=500&seed=3&epsilon=1&delta=1e-9`, { headers: { authorization: `Bearer ${kim}` } });
+      assert.equal(csv.status, 200);
+      assert.equal(csv.headers.get('x-cdm-cached'), 'true');
+      const lines = (await csv.text()).trim().split('\n');
+      assert.equal(lines.length, 501);
+      assert.equal(lines[0], census.columns.map((c) => c.name).join(','));
+      const noToken = await fetch(`${m.mesh.gateway.url}/export/census/adults.csv?rows=5`);
+      assert.equal(noToken.status, 401);
+      const direct = await fetch(`${m.mesh.subgraphs.census!.replace('/graphql', '')}/export/adults.csv?rows=5`);
+      assert.equal(direct.status, 401, 'the subgraph verifies too');
+      const b2 = await m.gql(`{ census { budget { releases } } }`, {}, kim);
+      assert.equal(b2.body.data.census.budget.releases, 1);
+      // A new service on the same database (as after a restart) reuses the stored model for free.
+      const { SyntheticService } = await import('../../src/query/synthetic.js');
+      const handle = m.mesh.inProcess.find((h) => h.domain.name === 'census')!;
+      const fresh = await new SyntheticService(handle.domain, handle.db).model({ id: 'kim', roles: ['analyst'] }, census, { epsilon: 1, delta: 1e-9 });
+      assert.equal(fresh.info.cached, true);
+      assert.equal(fresh.info.id, s1.model.id);
     });
 
     test('bad input gets a stable code and no data, and is not charged', async () => {
