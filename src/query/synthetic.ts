@@ -67,32 +67,43 @@ function codeSql(s: SynthColumn, params: unknown[]): string {
   return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int)::int, 0), $${pn}::int - 1)`;
 }
 
-/** The oracle: exact contingency tables over bounded rows, row-major (last column fastest). */
-function sqlOracle(db: DomainDatabase, ds: DatasetDeclaration, cols: SynthColumn[]) {
-  const byName = new Map(cols.map((c) => [c.column.name, c]));
+/**
+ * The contribution-bounded rows, coded, materialised once per fit into a narrow scratch table: every
+ * marginal is then a GROUP BY over the same bounded sample (consistent), and the window over the
+ * wide table runs once instead of once per marginal.
+ */
+async function materialise(db: DomainDatabase, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
+  const table = `_cdm_synth_${id.replace(/[^a-z0-9]/g, '')}`;
+  const params: unknown[] = [];
+  const codes = cols.map((c, i) => `${codeSql(c, params)} AS c${i}`).join(', ');
+  const notNull = cols.map((c) => `${quoteIdent(c.column.sql)} IS NOT NULL`).join(' AND ') || 'TRUE';
   const bounding = boundingOf(ds, false);
+  let source = `SELECT ${codes} FROM ${qualified(db, ds.table)} WHERE ${notNull}`;
+  if (bounding.unit) {
+    params.push(bounding.maxRows);
+    source = `SELECT ${cols.map((_, i) => `c${i}`).join(', ')} FROM (SELECT ${codes}, row_number() OVER (PARTITION BY ${quoteIdent(bounding.unit.sql)} ORDER BY random()) AS _cdm_rn
+              FROM ${qualified(db, ds.table)} WHERE ${notNull}) b WHERE _cdm_rn <= $${params.length}`;
+  }
+  await db.exec(`DROP TABLE IF EXISTS ${qualified(db, table)}; CREATE UNLOGGED TABLE ${qualified(db, table)} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
+  await db.query(`INSERT INTO ${qualified(db, table)} SELECT * FROM (${source}) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
+  return table;
+}
+
+/** The oracle: exact contingency tables over the bounded rows, row-major (last column fastest). */
+function tableOracle(db: DomainDatabase, table: string, cols: SynthColumn[]) {
+  const index = new Map(cols.map((c, i) => [c.column.name, i]));
   return async (names: string[]): Promise<Float64Array> => {
-    const params: unknown[] = [];
-    const codes = cols.map((c, i) => `${codeSql(c, params)} AS c${i}`).join(', ');
-    const notNull = cols.map((c) => `${quoteIdent(c.column.sql)} IS NOT NULL`).join(' AND ') || 'TRUE';
-    let rows = `(SELECT ${codes} FROM ${qualified(db, ds.table)} WHERE ${notNull}) r`;
-    if (bounding.unit) {
-      params.push(bounding.maxRows);
-      rows = `(SELECT * FROM (SELECT ${codes}, row_number() OVER (PARTITION BY ${quoteIdent(bounding.unit.sql)} ORDER BY random()) AS _cdm_rn
-               FROM ${qualified(db, ds.table)} WHERE ${notNull}) b WHERE _cdm_rn <= $${params.length}) r`;
-    }
-    const idx = names.map((n) => cols.indexOf(byName.get(n)!));
+    const idx = names.map((n) => index.get(n)!);
     const keys = idx.map((i) => `c${i}`);
-    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${rows}
-                 WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
+    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${qualified(db, table)} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
     const sizes = idx.map((i) => cols[i]!.size);
-    const table = new Float64Array(sizes.reduce((a, b) => a * b, 1));
-    for (const r of await db.query<Record<string, number>>(sql, params)) {
+    const out = new Float64Array(sizes.reduce((a, b) => a * b, 1));
+    for (const r of await db.query<Record<string, number>>(sql)) {
       let cell = 0;
       for (let k = 0; k < keys.length; k++) cell = cell * sizes[k]! + Number(r[keys[k]!]);
-      table[cell] = Number(r.n);
+      out[cell] = Number(r.n);
     }
-    return table;
+    return out;
   };
 }
 
@@ -192,9 +203,11 @@ export class SyntheticService {
       const model = await this.load(releaseId);
       return { info: infoOf(releaseId, ds.name, epsilon, delta, model, true), model };
     }
+    let scratch: string | undefined;
     try {
       const started = Date.now();
-      const model = await fit(sqlOracle(this.db, ds, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
+      scratch = await materialise(this.db, ds, cols, outcome.releaseId);
+      const model = await fit(tableOracle(this.db, scratch, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
         rho,
         contributionBound: boundingOf(ds, false).maxRows,
         method: METHOD,
@@ -209,6 +222,8 @@ export class SyntheticService {
     } catch (e) {
       await failRelease(this.db, outcome.releaseId, caller.id);
       throw e;
+    } finally {
+      if (scratch) await this.db.exec(`DROP TABLE IF EXISTS ${qualified(this.db, scratch)}`).catch(() => undefined);
     }
   }
 
