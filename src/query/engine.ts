@@ -217,7 +217,9 @@ export class QueryEngine {
         return { dataset: ds.name, ...budgetStatus(global?.state ?? emptyState(), gcap), epsilon: gcap.epsilon };
       }),
     );
-    return { principal: caller.id, domain: this.domain.name, epsilon: cap.epsilon, ...status, global: globals };
+    // Releases = charges in the ledger (a mean is one release of two measurements).
+    const [charged] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${this.db.schema}"."ledger_entry" WHERE principal_id = $1`, [caller.id]);
+    return { principal: caller.id, domain: this.domain.name, epsilon: cap.epsilon, ...status, releases: charged?.n ?? 0, global: globals };
   }
 }
 

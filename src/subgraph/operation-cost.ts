@@ -15,7 +15,8 @@ import {
 } from 'graphql';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { OperationItem } from '../query/engine.js';
-import type { AggregateKind } from '../query/types.js';
+import type { AggregateKind, PrivacyRequest } from '../query/types.js';
+import { itemPrivacy, parseDpSql } from '../query/dpsql.js';
 import type { SubgraphContext } from './context.js';
 import { names } from './naming.js';
 import { DP_FIELDS, requestFromArgs } from './resolvers.js';
@@ -34,10 +35,9 @@ export function operationCostPlugin(domain: DomainDeclaration): ApolloServerPlug
       return {
         async didResolveOperation(rc) {
           if (domain.sensitivity !== 'sensitive' || !rc.operation) return;
-          const items = dpFieldsOf(rc.schema, rc.document, rc.operation, rc.request.variables ?? {}, datasetByType);
-          if (items.length === 0) return;
           try {
-            await rc.contextValue.engine.preflight(rc.contextValue.caller, items);
+            const items = dpFieldsOf(rc.schema, rc.document, rc.operation, rc.request.variables ?? {}, datasetByType, domain);
+            if (items.length > 0) await rc.contextValue.engine.preflight(rc.contextValue.caller, items);
           } catch (e) {
             // A refusal is an answer, not a server failure: HTTP 200, so the gateway passes the
             // error and its code through instead of reporting a failed subgraph.
@@ -56,7 +56,9 @@ export function dpFieldsOf(
   operation: OperationDefinitionNode,
   rawVariables: Record<string, unknown>,
   datasetByType: Map<string, DatasetDeclaration>,
+  domain: DomainDeclaration,
 ): OperationItem[] {
+  const domainType = names(domain).domainType;
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables);
   // Invalid variables fail validation later with a proper error; there is nothing to charge.
   if (coerced.errors) return [];
@@ -72,7 +74,12 @@ export function dpFieldsOf(
         const def = type.getFields()[sel.name.value];
         if (!def) continue;
         const ds = datasetByType.get(type.name);
-        if (ds && sel.name.value === 'synthetic') {
+        if (type.name === domainType && sel.name.value === 'sql') {
+          const args = getArgumentValues(def, sel, variables) as { query: string; privacy?: PrivacyRequest };
+          const plan = parseDpSql(domain, args.query);
+          const per = itemPrivacy(domain, args.privacy, plan.items.length);
+          for (const item of plan.items) items.push({ dataset: plan.dataset.name, request: { ...item.request, privacy: per } });
+        } else if (ds && sel.name.value === 'synthetic') {
           items.push({ dataset: ds.name, synthetic: (getArgumentValues(def, sel, variables).privacy as never) ?? null });
         } else if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {
           const args = getArgumentValues(def, sel, variables);

@@ -1,7 +1,8 @@
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { Release } from '../query/engine.js';
 import type { DpValue } from '../query/release.js';
-import type { AggregateKind, AggregateRequest, WhereInput } from '../query/types.js';
+import type { AggregateKind, AggregateRequest, PrivacyRequest, WhereInput } from '../query/types.js';
+import { itemPrivacy, parseDpSql } from '../query/dpsql.js';
 import { isAdminOf } from '../auth/tokens.js';
 import { adminResolvers } from './admin.js';
 import type { SubgraphContext } from './context.js';
@@ -37,6 +38,7 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
       ...(sensitive
         ? {
             budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller),
+            sql: (_: unknown, a: { query: string; privacy?: PrivacyRequest }, ctx: SubgraphContext) => runDpSql(domain, a.query, a.privacy, ctx),
             syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) =>
               ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined),
           }
@@ -114,6 +116,21 @@ function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
       return { edges, pageInfo: { hasNextPage: offset + first < args.rows, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: args.rows, model: info };
     },
   };
+}
+
+/** DP SQL: each selected aggregate runs through the engine like its typed field. */
+async function runDpSql(domain: DomainDeclaration, query: string, privacy: PrivacyRequest | undefined, ctx: SubgraphContext) {
+  const plan = parseDpSql(domain, query);
+  const per = itemPrivacy(domain, privacy, plan.items.length);
+  const releases: Release[] = [];
+  for (const item of plan.items) releases.push(await ctx.engine.run(ctx.caller, plan.dataset.name, { ...item.request, privacy: per }));
+  const base = { query: plan.normalized, dataset: plan.dataset.name, columns: plan.items.map((i) => i.label), epsilon: per.epsilon! * plan.items.length, cached: releases.every((r) => r.cached) };
+  if (plan.groupBy.length > 0) {
+    const r = releases[0]!;
+    if (r.answer.kind !== 'histogram') throw new Error('expected a histogram');
+    return { ...base, rows: r.answer.buckets.map((b) => ({ key: b.key, values: [toDpNumber(b.count, r)] })) };
+  }
+  return { ...base, rows: [{ key: [], values: releases.map(dpNumber) }] };
 }
 
 function dpNumber(r: Release) {

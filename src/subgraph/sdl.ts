@@ -22,6 +22,7 @@ type ${n.domainType} {
   datasets: [DatasetInfo!]!
 ${domain.datasets.map((ds) => `  ${d(`${ds.title}: ${ds.description}`)}\n  ${ds.name}: ${n.dataset(ds).type}!`).join('\n')}
 ${sensitive ? `  ${d('Your privacy budget in this domain: spent and remaining, under your cap and the global caps.')}\n  budget: BudgetStatus!` : ''}
+${sensitive ? `  ${d('DP SQL: SELECT COUNT(*) | COUNT(DISTINCT unit) | SUM | AVG | VARIANCE | STDDEV | MEDIAN | QUANTILE(c, q) FROM <dataset> [WHERE c = v AND c IN (...) AND c BETWEEN a AND b ...] [GROUP BY c, ... with COUNT(*)]. Each aggregate is a DP release; epsilon is split equally over them. Anything that cannot be bounded is refused with a precise BAD_USER_INPUT.')}\n  sql(${d('The query.')} query: String!, ${d('Total epsilon (split over the aggregates), delta, mechanism.')} privacy: PrivacyInput): SqlRelease!` : ''}
 ${sensitive ? `  ${d('Fitted DP synthetic-data models of this domain (reused for free by anyone in the domain).')}\n  syntheticModels(${d('Only this dataset.')} dataset: ${n.datasetEnum}): [SyntheticModelInfo!]!` : ''}
 }
 

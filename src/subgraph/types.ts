@@ -376,4 +376,31 @@ export class SyntheticModelInfo {
   createdAt?: string;
 }
 
-export const SHARED_TYPES = [...SHARED_TYPES_BASE, SyntheticModelInfo];
+
+@Directive('@shareable')
+@ObjectType({ description: 'One row of a DP SQL answer: the group key (empty without GROUP BY) and one DP number per selected aggregate.' })
+export class SqlRow {
+  @Field(() => [String], { description: 'Values of the GROUP BY columns, in order (empty without GROUP BY).' })
+  key!: string[];
+  @Field(() => [DpNumber], { description: 'One DP number per aggregate column, in the order of `columns`.' })
+  values!: DpNumber[];
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'The answer to a DP SQL query: each selected aggregate is its own bounded, noised, charged release.' })
+export class SqlRelease {
+  @Field({ description: 'The query, whitespace-normalised.' })
+  query!: string;
+  @Field({ description: 'Dataset queried.' })
+  dataset!: string;
+  @Field(() => [String], { description: 'Names of the aggregate columns (aliases or function_column).' })
+  columns!: string[];
+  @Field(() => [SqlRow], { description: 'Result rows.' })
+  rows!: SqlRow[];
+  @Field(() => Float, { description: 'Total epsilon asked (split equally over the aggregates).' })
+  epsilon!: number;
+  @Field({ description: 'True when every part was served from the release cache at no cost.' })
+  cached!: boolean;
+}
+
+export const SHARED_TYPES = [...SHARED_TYPES_BASE, SyntheticModelInfo, SqlRow, SqlRelease];

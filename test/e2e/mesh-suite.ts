@@ -310,6 +310,26 @@ export function meshSuite(backend: Backend) {
       assert.equal(fresh.info.id, s1.model.id);
     });
 
+    test('DP SQL through the gateway: each aggregate a release, GROUP BY a histogram, refusals precise', async () => {
+      const mo = await m.token('mo');
+      const r = await m.gql(`query($q: String!) { health { sql(query: $q, privacy: { epsilon: 1 }) { dataset columns epsilon cached rows { key values { value epsilon releaseId } } } } }`,
+        { q: "SELECT COUNT(*) AS visits, COUNT(DISTINCT patientId) AS patients, AVG(cost) FROM visits WHERE department = 'oncology'" }, mo);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+      const res = r.body.data.health.sql;
+      assert.deepEqual(res.columns, ['visits', 'patients', 'avg_cost']);
+      assert.equal(res.rows.length, 1);
+      assert.equal(res.rows[0].values.length, 3);
+      assert.ok(res.rows[0].values.every((v: any) => Math.abs(v.epsilon - 1 / 3) < 1e-9));
+      assert.ok(res.rows[0].values[0].value > res.rows[0].values[1].value, 'more visits than patients');
+      const g = await m.gql(`{ health { sql(query: "SELECT sex, COUNT(*) FROM visits GROUP BY sex", privacy: { epsilon: 0.5 }) { rows { key values { value } } } } }`, {}, mo);
+      assert.deepEqual(g.body.data.health.sql.rows.map((x: any) => x.key), [['Female'], ['Male']]);
+      const b = await m.gql(`{ health { budget { releases } } }`, {}, mo);
+      assert.equal(b.body.data.health.budget.releases, 4);
+      const bad = await m.gql(`{ health { sql(query: "SELECT MAX(cost) FROM visits") { columns } } }`, {}, mo);
+      assert.equal(bad.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+      assert.match(bad.body.errors![0]!.message, /MAX is not a supported aggregate/);
+    });
+
     test('bad input gets a stable code and no data, and is not charged', async () => {
       const cases: [string, string][] = [
         [`{ census { adults { count(where: { sex: { eq: "Femal" } }) { value } } } }`, 'BAD_USER_INPUT'],
