@@ -55,7 +55,7 @@ export class QueryEngine {
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
   ) {
-    this.synthetic = new SyntheticService(domain, db);
+    this.synthetic = new SyntheticService(domain, db, (caller) => this.policyFor(caller));
   }
 
   dataset(name: string): DatasetDeclaration {
@@ -64,10 +64,29 @@ export class QueryEngine {
     return ds;
   }
 
+  /**
+   * Per-request scope, keyed by the request's own Caller object (each request verifies its token
+   * into a new one): the policy and revocation are read once per request, and memoised releases
+   * found by the operation-level check are not read again by the resolvers.
+   */
+  private readonly scopes = new WeakMap<Caller, { policy?: Promise<EffectivePolicy>; memo: Map<string, { id: string; result: Answer }> }>();
+  private scope(caller: Caller) {
+    let s = this.scopes.get(caller);
+    if (!s) this.scopes.set(caller, (s = { memo: new Map() }));
+    return s;
+  }
+
+  /** The caller's effective policy, after checking they are not revoked (once per request). */
+  policyFor(caller: Caller): Promise<EffectivePolicy> {
+    const s = this.scope(caller);
+    s.policy ??= Promise.all([effectivePolicy(this.db.prisma, this.domain, caller), assertNotRevoked(this.db.prisma, caller)]).then(([p]) => p);
+    return s.policy;
+  }
+
   /** Plans and checks policy without reading data or spending budget. */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
     const plan = planAggregate(this.domain, this.dataset(datasetName), req);
-    const [policy] = await Promise.all([effectivePolicy(this.db.prisma, this.domain, caller), assertNotRevoked(this.db.prisma, caller)]);
+    const policy = await this.policyFor(caller);
     if (policy.allowedAggregates && !policy.allowedAggregates.includes(plan.aggregate))
       throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow ${plan.aggregate} for you.`);
     if (plan.epsilon > policy.maxEpsilonPerQuery)
@@ -84,11 +103,11 @@ export class QueryEngine {
   private async runNow(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
     const { plan, policy } = await this.prepare(caller, datasetName, req);
     const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
-    // Memoised releases are free: served from one indexed read, without a transaction or the rate limit.
-    const [memo] = await this.db.query<{ id: string; result: Answer }>(
-      `SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`,
-      [plan.key],
-    );
+    // Memoised releases are free: served from one indexed read (or the one the operation check
+    // already made), without a transaction or the rate limit.
+    const [memo] = this.scope(caller).memo.has(plan.key)
+      ? [this.scope(caller).memo.get(plan.key)!]
+      : await this.db.query<{ id: string; result: Answer }>(`SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`, [plan.key]);
     if (memo) return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
     if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
       throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
@@ -144,11 +163,14 @@ export class QueryEngine {
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
-    const done = await this.db.query<{ plan_key: string }>(
-      `SELECT plan_key FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
+    const done = await this.db.query<{ plan_key: string; id: string; result: Answer }>(
+      `SELECT plan_key, id, result FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
       [[...plans.keys()]],
     );
-    for (const r of done) plans.delete(r.plan_key);
+    for (const r of done) {
+      plans.delete(r.plan_key);
+      this.scope(caller).memo.set(r.plan_key, { id: r.id, result: r.result });
+    }
     const pending = [...plans.values()];
     if (pending.length === 0) return;
     const costs = pending.flatMap((p) => p.costs);

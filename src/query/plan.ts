@@ -104,10 +104,12 @@ export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration,
   const column = NEEDS_NUMERIC.includes(aggregate) ? numericColumn(ds, req.column) : undefined;
   const by = aggregate === 'histogram' ? histogramColumns(ds, req.by) : [];
   const filters = compileWhere(ds, req.where, false);
-  const bounding = boundingOf(ds, by.length > 0);
+  const needsKeySelection = by.some((c) => !c.categories);
+  // DP key selection's threshold assumes a unit adds at most 1 to each of its keys (Wilson et al.
+  // 2020), so those histograms count at most one row per (unit, key).
+  const bounding = needsKeySelection ? { ...boundingOf(ds, true), perGroup: 1 } : boundingOf(ds, by.length > 0);
   const grid = column ? gridOf(column) : undefined;
   const privacy = resolvePrivacy(domain, req, aggregate);
-  const needsKeySelection = by.some((c) => !c.categories);
 
   const base = { domain: domain.name, dataset: ds, aggregate, column, grid, by, filters, bounding };
   let measurements: Measurement[] = [];
@@ -121,8 +123,8 @@ export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration,
   } else if (needsKeySelection) {
     if (!(privacy.delta > 0)) throw badInput('Histogram keys without a public list need delta > 0 (DP key selection).', { field: 'privacy.delta' });
     const ks = keySelection({ epsilon: privacy.epsilon, delta: privacy.delta, maxGroupsPerUnit: bounding.maxGroups });
-    const mechanism = discreteLaplaceMechanism({ sensitivity: bounding.maxGroups * bounding.perGroup, epsilon: privacy.epsilon });
-    keySel = { scale: ks.scale, threshold: ks.threshold, mechanism };
+    // The noise is exactly the one the threshold was computed for (sensitivity maxGroups x 1).
+    keySel = { scale: ks.scale, threshold: ks.threshold, mechanism: ks.mechanism };
     costs.push(ks.cost);
   } else {
     const names = MEASUREMENTS[aggregate];

@@ -64,9 +64,12 @@ function gridValue(plan: Plan, params: unknown[]): string {
   const lo = `$${params.length - 1}::bigint`;
   const hi = `$${params.length}::bigint`;
   const c = col(plan.column!);
-  if (grid.g === 1) return `LEAST(GREATEST(round(${c})::bigint, ${lo}), ${hi})`;
-  params.push(String(grid.g));
-  return `LEAST(GREATEST(round(${c}::numeric / $${params.length}::numeric)::bigint, ${lo}), ${hi})`;
+  // Clamp BEFORE the integer cast, in float8: NaN sorts above every number (so it becomes hi) and
+  // +-Infinity or huge values clamp too. A cast first would fail the whole query on one person's
+  // outlier, and a failure that depends on one person's value is itself a leak.
+  params.push(grid.g);
+  const g = `$${params.length}::float8`;
+  return `round(LEAST(GREATEST(${c}::float8 / ${g}, ${lo}::float8), ${hi}::float8))::bigint`;
 }
 
 /**

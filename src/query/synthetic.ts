@@ -4,7 +4,7 @@ import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '.
 import type { RandomSource } from '../dp/random.js';
 import { badInput, ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
-import { assertNotRevoked, effectivePolicy } from '../governance/policy.js';
+import { assertNotRevoked, effectivePolicy, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
 import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
@@ -64,7 +64,8 @@ function codeSql(s: SynthColumn, params: unknown[]): string {
   const hi = s.edges![s.edges!.length - 1]!;
   params.push(lo, hi, s.size);
   const [pl, ph, pn] = [params.length - 2, params.length - 1, params.length];
-  return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int)::int, 0), $${pn}::int - 1)`;
+  // Clamp in float8 before the cast: NaN (sorts above all numbers) and +-Infinity land in an end bin.
+  return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int), 0), $${pn}::int - 1)::int`;
 }
 
 /**
@@ -159,11 +160,16 @@ export class SyntheticService {
   constructor(
     private readonly domain: DomainDeclaration,
     private readonly db: DomainDatabase,
+    /** The caller's effective policy after the revocation check (the engine's, cached per request). */
+    private readonly policyFor: (caller: Caller) => Promise<EffectivePolicy> = async (caller) => {
+      await assertNotRevoked(db.prisma, caller);
+      return effectivePolicy(db.prisma, domain, caller);
+    },
   ) {}
 
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
-    const [policy] = await Promise.all([effectivePolicy(this.db.prisma, this.domain, caller), assertNotRevoked(this.db.prisma, caller)]);
+    const policy = await this.policyFor(caller);
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
     const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))
