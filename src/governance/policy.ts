@@ -26,10 +26,19 @@ export interface PolicyPatch {
 
 export const scopesFor = (caller: Caller) => ['domain', ...caller.roles.map((r) => `role:${r}`), `principal:${caller.id}`];
 
-export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclaration, caller: Caller): Promise<EffectivePolicy> {
+interface PolicyRow {
+  scope: string;
+  totalEpsilon: number | null;
+  totalDelta: number | null;
+  maxEpsilonPerQuery: number | null;
+  allowedAggregates: string[];
+  rateLimitPerMinute: number | null;
+}
+
+/** The declaration's defaults overridden by the caller's scopes, least to most specific (pure). */
+export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: readonly PolicyRow[]): EffectivePolicy {
   const scopes = scopesFor(caller);
-  const rows = await prisma.policy.findMany({ where: { scope: { in: scopes } } });
-  rows.sort((a, b) => scopes.indexOf(a.scope) - scopes.indexOf(b.scope));
+  const mine = rows.filter((r) => scopes.includes(r.scope)).sort((a, b) => scopes.indexOf(a.scope) - scopes.indexOf(b.scope));
   const p: EffectivePolicy = {
     totalEpsilon: domain.policy.defaultBudget.epsilon,
     totalDelta: domain.policy.defaultBudget.delta,
@@ -37,7 +46,7 @@ export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclar
     allowedAggregates: domain.policy.allowedAggregates ?? null,
     rateLimitPerMinute: domain.policy.rateLimitPerMinute ?? null,
   };
-  for (const r of rows) {
+  for (const r of mine) {
     if (r.totalEpsilon != null) p.totalEpsilon = r.totalEpsilon;
     if (r.totalDelta != null) p.totalDelta = r.totalDelta;
     if (r.maxEpsilonPerQuery != null) p.maxEpsilonPerQuery = r.maxEpsilonPerQuery;
@@ -45,6 +54,49 @@ export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclar
     if (r.rateLimitPerMinute != null) p.rateLimitPerMinute = r.rateLimitPerMinute;
   }
   return p;
+}
+
+export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclaration, caller: Caller): Promise<EffectivePolicy> {
+  return resolvePolicy(domain, caller, await prisma.policy.findMany({ where: { scope: { in: scopesFor(caller) } } }));
+}
+
+/**
+ * The domain's policies and revoked principals, read as one snapshot at most every `ttlMs` (both
+ * tables are tiny) instead of twice per request. This replica's own admin mutations invalidate it
+ * at once; other replicas see a change within `ttlMs` (CDM_POLICY_TTL_MS, default 1000). Charges
+ * always re-check revocation under the budget row lock, so no new budget is ever spent by a revoked
+ * principal; at most memoised answers are served during that window.
+ */
+export class PolicyCache {
+  private snapshot?: { at: number; load: Promise<{ rows: PolicyRow[]; revoked: Set<string> }> };
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly domain: DomainDeclaration,
+    private readonly ttlMs = Number(process.env.CDM_POLICY_TTL_MS ?? 1000),
+  ) {}
+
+  async forCaller(caller: Caller): Promise<EffectivePolicy> {
+    const { rows, revoked } = await this.current();
+    if (revoked.has(caller.id)) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
+    return resolvePolicy(this.domain, caller, rows);
+  }
+
+  invalidate(): void {
+    this.snapshot = undefined;
+  }
+
+  private current() {
+    const now = Date.now();
+    if (!this.snapshot || now - this.snapshot.at > this.ttlMs) {
+      const load = Promise.all([
+        this.prisma.policy.findMany(),
+        this.prisma.principal.findMany({ where: { revoked: true }, select: { id: true } }),
+      ]).then(([rows, revoked]) => ({ rows, revoked: new Set(revoked.map((r) => r.id)) }));
+      this.snapshot = { at: now, load };
+      load.catch(() => (this.snapshot = undefined));
+    }
+    return this.snapshot.load;
+  }
 }
 
 /** Per-process sliding window; with several replicas each enforces its own share of the limit. */
@@ -62,8 +114,3 @@ export class RateLimiter {
   }
 }
 
-/** Revoked means no answer at all from the domain, not even a free memoised one. */
-export async function assertNotRevoked(prisma: PrismaClient, caller: Caller): Promise<void> {
-  const p = await prisma.principal.findUnique({ where: { id: caller.id }, select: { revoked: true } });
-  if (p?.revoked) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
-}

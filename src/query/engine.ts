@@ -3,7 +3,7 @@ import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaratio
 import { budgetStatus, emptyState, epsilonSpent, withinCap } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
-import { assertNotRevoked, effectivePolicy, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { effectivePolicy, PolicyCache, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
 import { SyntheticService } from './synthetic.js';
 import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
@@ -51,10 +51,14 @@ export class QueryEngine {
   // run at once keeps an operation with many DP fields from starving the connection pool.
   private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
   readonly synthetic: SyntheticService;
+  readonly policies: PolicyCache;
+  /** Done releases never change: a bounded in-process copy saves the memo read on repeats. */
+  private readonly memoCache = new Map<string, { id: string; result: Answer }>();
   constructor(
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
   ) {
+    this.policies = new PolicyCache(db.prisma, domain);
     this.synthetic = new SyntheticService(domain, db, (caller) => this.policyFor(caller));
   }
 
@@ -79,8 +83,21 @@ export class QueryEngine {
   /** The caller's effective policy, after checking they are not revoked (once per request). */
   policyFor(caller: Caller): Promise<EffectivePolicy> {
     const s = this.scope(caller);
-    s.policy ??= Promise.all([effectivePolicy(this.db.prisma, this.domain, caller), assertNotRevoked(this.db.prisma, caller)]).then(([p]) => p);
+    s.policy ??= this.policies.forCaller(caller);
     return s.policy;
+  }
+
+  private async memoised(key: string, requestMemo: Map<string, { id: string; result: Answer }>) {
+    const hit = requestMemo.get(key) ?? this.memoCache.get(key);
+    if (hit) return hit;
+    const [row] = await this.db.query<{ id: string; result: Answer }>(`SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`, [key]);
+    if (row) this.remember(key, row);
+    return row;
+  }
+
+  private remember(key: string, release: { id: string; result: Answer }) {
+    if (this.memoCache.size >= 10_000) this.memoCache.delete(this.memoCache.keys().next().value!);
+    this.memoCache.set(key, release);
   }
 
   /** Plans and checks policy without reading data or spending budget. */
@@ -105,9 +122,7 @@ export class QueryEngine {
     const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
     // Memoised releases are free: served from one indexed read (or the one the operation check
     // already made), without a transaction or the rate limit.
-    const [memo] = this.scope(caller).memo.has(plan.key)
-      ? [this.scope(caller).memo.get(plan.key)!]
-      : await this.db.query<{ id: string; result: Answer }>(`SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`, [plan.key]);
+    const memo = await this.memoised(plan.key, this.scope(caller).memo);
     if (memo) return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
     if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
       throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
@@ -170,6 +185,7 @@ export class QueryEngine {
     for (const r of done) {
       plans.delete(r.plan_key);
       this.scope(caller).memo.set(r.plan_key, { id: r.id, result: r.result });
+      this.remember(r.plan_key, { id: r.id, result: r.result });
     }
     const pending = [...plans.values()];
     if (pending.length === 0) return;

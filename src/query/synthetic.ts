@@ -4,7 +4,7 @@ import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '.
 import type { RandomSource } from '../dp/random.js';
 import { badInput, ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
-import { assertNotRevoked, effectivePolicy, type EffectivePolicy } from '../governance/policy.js';
+import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
 import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
@@ -161,10 +161,7 @@ export class SyntheticService {
     private readonly domain: DomainDeclaration,
     private readonly db: DomainDatabase,
     /** The caller's effective policy after the revocation check (the engine's, cached per request). */
-    private readonly policyFor: (caller: Caller) => Promise<EffectivePolicy> = async (caller) => {
-      await assertNotRevoked(db.prisma, caller);
-      return effectivePolicy(db.prisma, domain, caller);
-    },
+    private readonly policyFor: (caller: Caller) => Promise<EffectivePolicy> = (caller) => new PolicyCache(db.prisma, domain, 0).forCaller(caller),
   ) {}
 
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */

@@ -147,6 +147,8 @@ async function inAuditedTx(ctx: SubgraphContext, action: string, detail: unknown
     await body(q);
     await appendAudit(q, ctx.db.schema, { actor: ctx.caller.id, action, detail });
   });
+  // Policies and revocations take effect on this replica at once (others within the cache TTL).
+  ctx.engine.policies.invalidate();
 }
 
 async function ensurePrincipal(q: Q, ctx: SubgraphContext, id: string) {
