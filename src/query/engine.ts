@@ -9,6 +9,7 @@ import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { planAggregate, type Plan } from './plan.js';
 import { releaseAnswer, type Answer } from './release.js';
+import { RANK_COLUMN } from '../seed/seed.js';
 import { statementFor } from './sql.js';
 import type { AggregateRequest } from './types.js';
 
@@ -87,6 +88,19 @@ export class QueryEngine {
     return s.policy;
   }
 
+  private readonly rankedTables = new Map<string, Promise<boolean>>();
+  /** Whether a dataset table carries the load-time rank column (tables loaded by older versions do not). */
+  private ranked(table: string): Promise<boolean> {
+    let r = this.rankedTables.get(table);
+    if (!r) {
+      r = this.db
+        .query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [this.db.schema, table, RANK_COLUMN])
+        .then((rows) => rows.length > 0);
+      this.rankedTables.set(table, r);
+    }
+    return r;
+  }
+
   private async memoised(key: string, requestMemo: Map<string, { id: string; result: Answer }>) {
     const hit = requestMemo.get(key) ?? this.memoCache.get(key);
     if (hit) return hit;
@@ -147,7 +161,7 @@ export class QueryEngine {
     }
     let answer: Answer;
     try {
-      const stmt = statementFor(this.db, plan);
+      const stmt = statementFor(this.db, plan, { ranked: await this.ranked(plan.dataset.table) });
       const rows = await this.db.query<Record<string, string>>(stmt.sql, stmt.params);
       answer = releaseAnswer(plan, rows);
     } catch (e) {

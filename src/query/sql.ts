@@ -1,5 +1,6 @@
 import type { ColumnDeclaration } from '../domain/declaration.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
+import { RANK_COLUMN } from '../seed/seed.js';
 import { filterSql } from './filters.js';
 import type { Plan } from './plan.js';
 
@@ -16,7 +17,12 @@ export interface Statement {
 
 const col = (c: ColumnDeclaration) => quoteIdent(c.sql);
 
-export function statementFor(db: DomainDatabase, plan: Plan): Statement {
+export interface StatementOptions {
+  /** The table has the per-unit random rank drawn at load (src/seed/seed.ts, RANK_COLUMN). */
+  ranked?: boolean;
+}
+
+export function statementFor(db: DomainDatabase, plan: Plan, opts: StatementOptions = {}): Statement {
   const params: unknown[] = [];
   const where = filterSql(plan.filters, params);
   const table = qualified(db, plan.dataset.table);
@@ -26,7 +32,7 @@ export function statementFor(db: DomainDatabase, plan: Plan): Statement {
     return { sql: `SELECT ${expr}::text AS units FROM ${table} WHERE ${where}`, params };
   }
   const valueCol = plan.column ? ` AND ${col(plan.column)} IS NOT NULL` : '';
-  const bounded = boundedRows(plan, table, `${where}${valueCol}`, params);
+  const bounded = boundedRows(plan, table, `${where}${valueCol}`, params, opts.ranked === true && plan.filters.length === 0);
   if (plan.aggregate === 'count') return { sql: `SELECT count(*)::text AS count FROM ${bounded}`, params };
   const v = gridValue(plan, params);
   if (plan.aggregate === 'quantile') {
@@ -49,10 +55,13 @@ export function statementFor(db: DomainDatabase, plan: Plan): Statement {
 }
 
 /** The filtered rows, at most maxRows per privacy unit, chosen uniformly at random. */
-function boundedRows(plan: Plan, table: string, where: string, params: unknown[]): string {
+function boundedRows(plan: Plan, table: string, where: string, params: unknown[], ranked: boolean): string {
   const unit = plan.bounding.unit;
   if (!unit) return `(SELECT * FROM ${table} WHERE ${where}) b`;
   params.push(plan.bounding.maxRows);
+  // Without a user filter the load-time rank selects the same kind of rows with a plain predicate.
+  // (With one, the window ranks only the rows that pass it, so no unit loses useful rows.)
+  if (ranked) return `(SELECT * FROM ${table} WHERE ${where} AND ${RANK_COLUMN} <= $${params.length}) b`;
   return `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${col(unit)} ORDER BY random()) AS _cdm_rn
              FROM ${table} WHERE ${where}) r WHERE _cdm_rn <= $${params.length}) b`;
 }

@@ -55,6 +55,7 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
     bar.add(batch.length);
   }
   bar.finish();
+  await db.exec(rankDdl(db, ds, loading));
   await db.exec(indexDdl(db, ds, loading));
   await db.exec(`BEGIN;
     DROP TABLE IF EXISTS ${qualified(db, ds.table)};
@@ -70,7 +71,7 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
 }
 
 function fingerprintOf(ds: DatasetDeclaration, rowsOverride?: number): string {
-  const h = createHash('sha256').update(JSON.stringify({ columns: ds.columns, source: ds.source, table: ds.table, rowsOverride }));
+  const h = createHash('sha256').update(JSON.stringify({ layout: 2, columns: ds.columns, source: ds.source, table: ds.table, rowsOverride }));
   if (ds.source.kind === 'csv') h.update(readFileSync(fromRoot(ds.source.file)));
   return h.digest('hex').slice(0, 32);
 }
@@ -83,6 +84,25 @@ const SQL_TYPE: Record<ColumnDeclaration['type'], string> = {
   float: 'double precision',
 };
 const columnDdl = (c: ColumnDeclaration) => `${quoteIdent(c.sql)} ${SQL_TYPE[c.type]}`;
+
+/**
+ * Datasets with a privacy-unit column get `_cdm_rank`: each row's position in a uniformly random
+ * order of its unit's rows, drawn once at load. Unfiltered queries bound contributions with
+ * `_cdm_rank <= maxRowsPerUnit`, a plain filter, instead of a window sort over the whole table.
+ * Still "at most maxRowsPerUnit rows per unit, chosen uniformly at random": the sensitivity is the
+ * same; only which rows is fixed at load rather than per query.
+ */
+export const RANK_COLUMN = '_cdm_rank';
+function rankDdl(db: DomainDatabase, ds: DatasetDeclaration, table: string): string {
+  const unit = ds.privacyUnit === 'row' ? undefined : ds.columns.find((c) => c.name === ds.privacyUnit);
+  if (!unit) return 'SELECT 1';
+  const ranked = `${table}__ranked`;
+  return `DROP TABLE IF EXISTS ${qualified(db, ranked)};
+    CREATE TABLE ${qualified(db, ranked)} AS
+      SELECT *, (row_number() OVER (PARTITION BY ${quoteIdent(unit.sql)} ORDER BY random()))::int AS ${RANK_COLUMN} FROM ${qualified(db, table)};
+    DROP TABLE ${qualified(db, table)};
+    ALTER TABLE ${qualified(db, ranked)} RENAME TO ${quoteIdent(table)}`;
+}
 
 function indexDdl(db: DomainDatabase, ds: DatasetDeclaration, table: string): string {
   const stmts: string[] = [];

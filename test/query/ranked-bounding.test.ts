@@ -1,0 +1,37 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { demoDomain } from '../../src/domain/registry.js';
+import { planAggregate } from '../../src/query/plan.js';
+import { statementFor } from '../../src/query/sql.js';
+import { RANK_COLUMN, seedDomain } from '../../src/seed/seed.js';
+import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
+
+/** The load-time rank bounds contributions exactly like the per-query window (at most m rows per unit). */
+const health = demoDomain('health');
+const visits = health.datasets[0]!;
+let db: DomainDatabase;
+before(async () => {
+  db = await openDomainDatabase(health, { dataDir: 'memory://' });
+  await seedDomain(db, health, { rows: { visits: 20_000 } });
+});
+after(async () => db.close());
+
+test('every unit keeps min(its rows, maxRowsPerUnit) rows, ranked or windowed', async () => {
+  const m = visits.contribution.maxRowsPerUnit;
+  const [perUnit] = await db.query<{ max: number; expected: string }>(
+    `SELECT max(c)::int AS max, sum(LEAST(n, $1))::text AS expected FROM (
+       SELECT count(*) FILTER (WHERE ${RANK_COLUMN} <= $1) AS c, count(*) AS n FROM ${qualified(db, 'visits')} GROUP BY patient_id) x`,
+    [m],
+  );
+  assert.equal(perUnit!.max, m);
+  const plan = planAggregate(health, visits, { aggregate: 'count', privacy: { epsilon: 1 } });
+  for (const ranked of [true, false]) {
+    const stmt = statementFor(db, plan, { ranked });
+    assert.equal(stmt.sql.includes(RANK_COLUMN), ranked);
+    const [row] = await db.query<{ count: string }>(stmt.sql, stmt.params);
+    assert.equal(row!.count, perUnit!.expected, `ranked=${ranked}`);
+  }
+  // With a user filter the window is used, so units keep their most useful rows.
+  const filtered = planAggregate(health, visits, { aggregate: 'count', where: { department: { eq: 'oncology' } }, privacy: { epsilon: 1 } });
+  assert.ok(!statementFor(db, filtered, { ranked: true }).sql.includes(RANK_COLUMN));
+});
