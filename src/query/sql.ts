@@ -32,7 +32,7 @@ export function statementFor(db: DomainDatabase, plan: Plan, opts: StatementOpti
     return { sql: `SELECT ${expr}::text AS units FROM ${table} WHERE ${where}`, params };
   }
   const valueCol = plan.column ? ` AND ${col(plan.column)} IS NOT NULL` : '';
-  const bounded = boundedRows(plan, table, `${where}${valueCol}`, params, opts.ranked === true && plan.filters.length === 0);
+  const bounded = boundedRows(plan, table, `${where}${valueCol}`, params, opts.ranked === true);
   if (plan.aggregate === 'count') return { sql: `SELECT count(*)::text AS count FROM ${bounded}`, params };
   const v = gridValue(plan, params);
   if (plan.aggregate === 'quantile') {
@@ -59,8 +59,10 @@ function boundedRows(plan: Plan, table: string, where: string, params: unknown[]
   const unit = plan.bounding.unit;
   if (!unit) return `(SELECT * FROM ${table} WHERE ${where}) b`;
   params.push(plan.bounding.maxRows);
-  // Without a user filter the load-time rank selects the same kind of rows with a plain predicate.
-  // (With one, the window ranks only the rows that pass it, so no unit loses useful rows.)
+  // The load-time rank (a uniformly random order of each unit's rows) bounds with a plain predicate
+  // instead of a sort of every matching row. With a filter, a unit's counted rows are the matching
+  // ones among its m ranked rows: still at most m, chosen at random; a unit with more than m rows
+  // may count fewer matching rows than a per-query window would give it (less utility, same privacy).
   if (ranked) return `(SELECT * FROM ${table} WHERE ${where} AND ${RANK_COLUMN} <= $${params.length}) b`;
   return `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${col(unit)} ORDER BY random()) AS _cdm_rn
              FROM ${table} WHERE ${where}) r WHERE _cdm_rn <= $${params.length}) b`;

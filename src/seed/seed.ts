@@ -87,10 +87,10 @@ const columnDdl = (c: ColumnDeclaration) => `${quoteIdent(c.sql)} ${SQL_TYPE[c.t
 
 /**
  * Datasets with a privacy-unit column get `_cdm_rank`: each row's position in a uniformly random
- * order of its unit's rows, drawn once at load. Unfiltered queries bound contributions with
- * `_cdm_rank <= maxRowsPerUnit`, a plain filter, instead of a window sort over the whole table.
+ * order of its unit's rows, drawn once at load. Queries bound contributions with
+ * `_cdm_rank <= maxRowsPerUnit`, a plain predicate, instead of a window sort of the matching rows.
  * Still "at most maxRowsPerUnit rows per unit, chosen uniformly at random": the sensitivity is the
- * same; only which rows is fixed at load rather than per query.
+ * same; only which rows is fixed at load rather than per query (see src/query/sql.ts).
  */
 export const RANK_COLUMN = '_cdm_rank';
 function rankDdl(db: DomainDatabase, ds: DatasetDeclaration, table: string): string {

@@ -31,7 +31,14 @@ test('every unit keeps min(its rows, maxRowsPerUnit) rows, ranked or windowed', 
     const [row] = await db.query<{ count: string }>(stmt.sql, stmt.params);
     assert.equal(row!.count, perUnit!.expected, `ranked=${ranked}`);
   }
-  // With a user filter the window is used, so units keep their most useful rows.
+  // With a user filter, the counted rows are the matching ones among each unit's m ranked rows.
   const filtered = planAggregate(health, visits, { aggregate: 'count', where: { department: { eq: 'oncology' } }, privacy: { epsilon: 1 } });
-  assert.ok(!statementFor(db, filtered, { ranked: true }).sql.includes(RANK_COLUMN));
+  const stmt = statementFor(db, filtered, { ranked: true });
+  const [f] = await db.query<{ count: string }>(stmt.sql, stmt.params);
+  const [direct] = await db.query<{ n: string; max: number }>(
+    `SELECT sum(c)::text AS n, max(c)::int AS max FROM (SELECT count(*) AS c FROM ${qualified(db, 'visits')} WHERE department = 'oncology' AND ${RANK_COLUMN} <= $1 GROUP BY patient_id) x`,
+    [m],
+  );
+  assert.equal(f!.count, direct!.n);
+  assert.ok(direct!.max <= m);
 });
