@@ -49,9 +49,19 @@ export function statementFor(db: DomainDatabase, plan: Plan, opts: StatementOpti
   return {
     sql: `SELECT count(*)::text AS count, coalesce(sum(v - ${mid}), 0)::text AS "centredSum",
                  coalesce(sum((v - ${mid}) * (v - ${mid})), 0)::text AS "sumSquares"
-          FROM (SELECT ${v}::numeric AS v FROM ${bounded}) x`,
+          FROM (SELECT ${v}${squaresFitBigint(plan) ? '' : '::numeric'} AS v FROM ${bounded}) x`,
     params,
   };
+}
+
+/**
+ * Exact integer arithmetic either way: bigint products (fast; sums of bigint accumulate without
+ * overflow) while (v - mid)^2 fits in a bigint, numeric beyond that.
+ */
+function squaresFitBigint(plan: Plan): boolean {
+  const { lo, hi, mid } = plan.grid!;
+  const r = hi - mid > mid - lo ? hi - mid : mid - lo;
+  return r < 3_000_000_000n;
 }
 
 /** The filtered rows, at most maxRows per privacy unit, chosen uniformly at random. */
