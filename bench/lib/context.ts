@@ -15,8 +15,8 @@ export interface BenchConfig {
   overhead: { backends: Backend[]; rows: number; connections: number; seconds: number; rounds: number; warmupSeconds: number; sequentialRequests: number; trivial: 'me' | 'healthInfo' };
   accountant: { clients: number[]; seconds: number; maxConnections: number; epsilonPerCharge: number; roomPerClient: number };
   memory: { sizes: Record<Backend, number[]> };
-  accuracy: { reps: number; epsilons: number[]; rows: number };
-  /** Tiny mode reuses section 1's PGlite directory and starts only health (no database creation). */
+  accuracy: { reps: number; epsilons: number[]; rows: number; backend: Backend };
+  /** Tiny mode starts only health, --no-seed, on section 1's tiny PostgreSQL dataset (no database creation). */
   startup: { tiny?: { rows: number } };
 }
 
@@ -24,11 +24,13 @@ export function configFor(tiny: boolean): BenchConfig {
   if (tiny) {
     return {
       tiny,
-      latency: { backends: ['pglite', 'postgres'], sizes: [2_000], rawReps: () => 3, dpReps: () => 3, accountantReps: 3, hopReps: 3 },
-      overhead: { backends: ['postgres'], rows: 2_000, connections: 32, seconds: 1, rounds: 1, warmupSeconds: 1, sequentialRequests: 20, trivial: 'healthInfo' },
-      accountant: { clients: [1, 8, 64], seconds: 0.2, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 1 },
+      // No PGlite in tiny mode: creating a PGlite database (initdb in WebAssembly) alone takes several
+      // seconds of CPU, and the harness test must stay well under a minute on a shared machine.
+      latency: { backends: ['postgres'], sizes: [2_000], rawReps: () => 3, dpReps: () => 3, accountantReps: 3, hopReps: 3 },
+      overhead: { backends: ['postgres'], rows: 2_000, connections: 32, seconds: 0.5, rounds: 1, warmupSeconds: 0.3, sequentialRequests: 20, trivial: 'healthInfo' },
+      accountant: { clients: [1, 4, 16], seconds: 0.2, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 1 },
       memory: { sizes: { pglite: [], postgres: [2_000, 4_000] } },
-      accuracy: { reps: 100, epsilons: [0.1, 1, 10], rows: 2_000 },
+      accuracy: { reps: 100, epsilons: [0.1, 1, 10], rows: 2_000, backend: 'postgres' },
       startup: { tiny: { rows: 2_000 } },
     };
   }
@@ -45,7 +47,7 @@ export function configFor(tiny: boolean): BenchConfig {
     overhead: { backends: ['pglite', 'postgres'], rows: 100_000, connections: 32, seconds: 2, rounds: 4, warmupSeconds: 2, sequentialRequests: 100, trivial: 'me' },
     accountant: { clients: [1, 8, 64], seconds: 3, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 2 },
     memory: { sizes: { pglite: [100_000, 1_000_000], postgres: [100_000, 1_000_000, 5_000_000] } },
-    accuracy: { reps: 1_000, epsilons: [0.1, 1, 10], rows: 100_000 },
+    accuracy: { reps: 1_000, epsilons: [0.1, 1, 10], rows: 100_000, backend: 'pglite' },
     startup: {},
   };
 }

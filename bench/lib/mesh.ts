@@ -236,3 +236,37 @@ export const meAnswers = (url: string, bearer: string, sub: string) => async () 
   const r = await gql(url, '{ me { id } }', undefined, bearer);
   return r.data?.me?.id === sub;
 };
+
+/**
+ * Runs `start` (pick free ports, spawn, wait until ready) again on other ports when another process
+ * took one of them between the check and the child's listen (EADDRINUSE); the machine is shared.
+ */
+export async function retryOnPortClash<T>(start: (attempt: number) => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (e) {
+      if (attempt >= tries || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+/** Spawns a CLI child on ports from `ports()` and waits for `ready`; stops it if it never gets ready. */
+export async function spawnReady(
+  ctx: BenchContext,
+  what: string,
+  make: () => Promise<{ args: string[]; env: NodeJS.ProcessEnv; opts?: { nodeArgs?: string[]; ipc?: boolean }; ready: () => Promise<boolean> }>,
+  onRetry?: () => void,
+): Promise<{ child: CliChild; readyAt: number }> {
+  return retryOnPortClash(async (attempt) => {
+    if (attempt > 1) onRetry?.();
+    const m = await make();
+    const child = spawnCli(ctx, m.args, m.env, m.opts);
+    try {
+      return { child, readyAt: await waitFor(what, m.ready, child, 300_000, 50) };
+    } catch (e) {
+      await child.stop();
+      throw e;
+    }
+  });
+}

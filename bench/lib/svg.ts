@@ -42,9 +42,24 @@ export function barChartSvg(c: BarChart): string {
   const labelW = Math.min(360, 12 + 6.6 * Math.max(8, ...c.rows.map((r) => r.label.length)));
   const plotW = 460;
   const noteW = 120;
-  const legendH = c.series.length > 1 ? 22 : 0;
-  const top = 34 + legendH + (c.lines?.length ? 16 : 0);
   const width = Math.round(labelW + plotW + noteW);
+  // Legend items flow left to right and wrap onto further lines when the chart is too narrow.
+  const legend: { x: number; y: number; name: string; i: number }[] = [];
+  if (c.series.length > 1) {
+    let lx = 10;
+    let ly = 30;
+    c.series.forEach((name, i) => {
+      const w = 28 + 6.6 * name.length;
+      if (lx > 10 && lx + w > width - 10) {
+        lx = 10;
+        ly += 18;
+      }
+      legend.push({ x: lx, y: ly, name, i });
+      lx += w;
+    });
+  }
+  const legendH = legend.length ? legend[legend.length - 1]!.y - 30 + 22 : 0;
+  const top = 34 + legendH + (c.lines?.length ? 16 : 0);
   const height = top + c.rows.length * rowH + 34;
   const clean = (v: number) => (Number.isFinite(v) && v > 0 ? v : 0);
   const totals = c.rows.map((r) => r.values.reduce((a, v) => a + clean(v), 0));
@@ -54,13 +69,9 @@ export function barChartSvg(c: BarChart): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="10" y="20" font-size="14" font-weight="bold">${esc(c.title)}</text>`);
-  if (legendH) {
-    let lx = labelW;
-    c.series.forEach((s, i) => {
-      out.push(`<rect x="${lx}" y="${30}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
-      out.push(`<text x="${lx + 16}" y="${40}">${esc(s)}</text>`);
-      lx += 28 + 6.6 * s.length;
-    });
+  for (const l of legend) {
+    out.push(`<rect x="${l.x}" y="${l.y}" width="12" height="12" fill="${COLORS[l.i % COLORS.length]}"/>`);
+    out.push(`<text x="${l.x + 16}" y="${l.y + 10}">${esc(l.name)}</text>`);
   }
   // grid and axis
   for (let i = 0; i <= 4; i++) {

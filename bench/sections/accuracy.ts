@@ -50,7 +50,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function accuracySection(ctx: BenchContext): Promise<Section> {
   const cfg = ctx.config.accuracy;
-  const ds = await ensureHealth(ctx, 'pglite', cfg.rows);
+  const ds = await ensureHealth(ctx, cfg.backend, cfg.rows);
   const db = await openHealth(ds);
   const cells: Cell[] = [];
   try {
@@ -180,7 +180,7 @@ function report(ctx: BenchContext, cells: Cell[]): Section {
     number: 5,
     title: 'Accuracy',
     intro: [
-      `Dataset: health.visits, ${cfg.rows.toLocaleString('en')} rows on ${BACKEND_NAME.pglite}, no filter. For each aggregate (${AGGS.map((a) => `\`${GRAPHQL_SHAPE[a]}\``).join(', ')}) the engine's plan (\`planAggregate\`) and its one SQL statement (\`statementFor\`, with contribution bounding) run once; then the release step is repeated ${cfg.reps.toLocaleString('en')} times per epsilon with the plan's own mechanisms (\`addNoise(value, rng)\`, \`permuteAndFlip(..., rng)\`) and a seeded random source passed explicitly (\`seededRandom('cdm-bench-accuracy/<aggregate>/<epsilon>')\`), mirroring src/query/release.ts. Errors are measured against the exact bounded statistic, i.e. they are the noise's error only (contribution bounding itself also changes the answer, deliberately).`,
+      `Dataset: health.visits, ${cfg.rows.toLocaleString('en')} rows on ${BACKEND_NAME[cfg.backend]}, no filter. For each aggregate (${AGGS.map((a) => `\`${GRAPHQL_SHAPE[a]}\``).join(', ')}) the engine's plan (\`planAggregate\`) and its one SQL statement (\`statementFor\`, with contribution bounding) run once; then the release step is repeated ${cfg.reps.toLocaleString('en')} times per epsilon with the plan's own mechanisms (\`addNoise(value, rng)\`, \`permuteAndFlip(..., rng)\`) and a seeded random source passed explicitly (\`seededRandom('cdm-bench-accuracy/<aggregate>/<epsilon>')\`), mirroring src/query/release.ts. Errors are measured against the exact bounded statistic, i.e. they are the noise's error only (contribution bounding itself also changes the answer, deliberately).`,
       'Theoretical values: count, sum and every histogram bucket have discrete Laplace noise with scale t = sensitivity/epsilon, whose mean absolute value is exactly 2p/(1 − p²), p = e^(−1/t) (times the 0.01 USD grid for sums). The mean divides epsilon between a noisy count and a noisy centred sum; its error is g·(Z_sum − offset·Z_count)/n to first order, whose expectation is computed from both noise distributions. The quantile\'s error is in rank (rows between the chosen value and the target rank); its theoretical value is an upper bound: the exact expected distance under the exponential mechanism with the same utility and epsilon, which permute-and-flip never exceeds in expectation.',
     ],
     tables: [table],

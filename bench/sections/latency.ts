@@ -223,8 +223,9 @@ function report(ctx: BenchContext, out: Row[]): Section {
     chart: {
       title: 'Where the DP answer\'s time goes (p50)',
       unit: 'milliseconds',
-      series: ['raw SQL', 'bounding + clamping', 'accountant', 'gateway hop', 'rest'],
-      rows: out.map((r) => ({ label: label(r), values: [r.raw.p50, r.stmt.p50 - r.raw.p50, r.accountant.p50, r.hop, rest(r)], note: `${fmtMs(r.dp.p50)} ms` })),
+      // When the DP statement is faster than the plain SQL (quantile), its own time stands in for the first segment.
+      series: ['raw SQL (or the DP statement, if faster)', 'bounding + clamping', 'accountant', 'gateway hop', 'rest'],
+      rows: out.map((r) => ({ label: label(r), values: [Math.min(r.raw.p50, r.stmt.p50), r.stmt.p50 - r.raw.p50, r.accountant.p50, r.hop, rest(r)], note: `${fmtMs(r.dp.p50)} ms` })),
     },
   };
   const largest = Math.max(...cfg.sizes);
@@ -236,9 +237,10 @@ function report(ctx: BenchContext, out: Row[]): Section {
     met: pgLargest.length > 0 && worst <= 1.15,
   };
   const share = (r: Row, part: number) => `${Math.round((100 * part) / (r.dp.p50 - r.raw.p50))}%`;
-  const notes = pgLargest.map(
-    (r) =>
-      `PostgreSQL ${r.rows.toLocaleString('en')} rows, ${r.agg}: of the ${fmtMs(r.dp.p50 - r.raw.p50)} ms the DP answer adds to the plain SQL, contribution bounding and clamping take ${fmtMs(r.stmt.p50 - r.raw.p50)} ms (${share(r, r.stmt.p50 - r.raw.p50)}), the accountant ${fmtMs(r.accountant.p50)} ms (${share(r, r.accountant.p50)}), the gateway hop ${fmtMs(r.hop)} ms (${share(r, r.hop)}), the rest ${fmtMs(rest(r))} ms (${share(r, rest(r))}).`,
+  const notes = pgLargest.map((r) =>
+    r.dp.p50 > r.raw.p50
+      ? `PostgreSQL ${r.rows.toLocaleString('en')} rows, ${r.agg}: of the ${fmtMs(r.dp.p50 - r.raw.p50)} ms the DP answer adds to the plain SQL, contribution bounding and clamping take ${fmtMs(r.stmt.p50 - r.raw.p50)} ms (${share(r, r.stmt.p50 - r.raw.p50)}), the accountant ${fmtMs(r.accountant.p50)} ms (${share(r, r.accountant.p50)}), the gateway hop ${fmtMs(r.hop)} ms (${share(r, r.hop)}), the rest ${fmtMs(rest(r))} ms (${share(r, rest(r))}).`
+      : `PostgreSQL ${r.rows.toLocaleString('en')} rows, ${r.agg}: the DP answer (${fmtMs(r.dp.p50)} ms) is faster than the plain SQL (${fmtMs(r.raw.p50)} ms) because its one statement (${fmtMs(r.stmt.p50)} ms) is${r.agg === 'quantile' ? ' a count per bin of a public grid of at most 1,024 bins over at most 10 rows per patient, while `percentile_cont` sorts every matching value' : ' cheaper than the plain aggregate'}; the accountant (${fmtMs(r.accountant.p50)} ms), the gateway hop (${fmtMs(r.hop)} ms) and the rest (${fmtMs(rest(r))} ms) come on top.`,
   );
   return {
     number: 1,
@@ -261,26 +263,29 @@ function report(ctx: BenchContext, out: Row[]): Section {
 /** Says which measured part dominates the overhead at the goal's size, and what it is. */
 function verdict(met: boolean, rows: Row[], rest: (r: Row) => number): string {
   if (rows.length === 0) return 'No PostgreSQL measurement at the goal size.';
+  const ratio = (r: Row) => r.dp.p50 / r.raw.p50;
+  const over = rows.filter((r) => ratio(r) > 1.15);
+  const under = rows.filter((r) => ratio(r) <= 1.15);
+  const list = (rs: Row[]) => rs.map((r) => `${r.agg} ${fmt(ratio(r))}x`).join(', ');
+  const out: string[] = [met ? 'The goal is met.' : `The goal is not met: ${list(over)} exceed 1.15x${under.length ? `; ${list(under)} within it` : ''}.`];
+  const win = over.filter((r) => r.window);
+  const rank = over.filter((r) => !r.window);
+  if (win.length)
+    out.push(
+      `For ${win.map((r) => r.agg).join(', ')}, the statement bounds each patient with a window function (\`row_number() OVER (PARTITION BY patient_id ...)\`), which sorts every matching row: ${win.map((r) => `${fmtMs(r.stmt.p50 - r.raw.p50)} of the ${fmtMs(r.dp.p50 - r.raw.p50)} ms added`).join('; ')}.`,
+    );
+  if (rank.length)
+    out.push(
+      `For ${rank.map((r) => r.agg).join(', ')}, the statement bounds with a predicate on the per-patient random rank drawn at load, so what it adds (${rank.map((r) => `${r.agg} ${fmtMs(r.stmt.p50 - r.raw.p50)} ms`).join(', ')}) is that predicate${rank.some((r) => r.agg !== 'count') ? ' and, for the aggregates of a column, clamping and rounding every value to the release grid' : ''}.`,
+    );
+  // Costs per answer that do not depend on the table: a floor under the ratio however cheap bounding gets.
   const mean = (f: (r: Row) => number) => rows.reduce((s, r) => s + f(r), 0) / rows.length;
-  const parts: [string, number][] = [
-    ['contribution bounding and clamping inside the DP statement', mean((r) => r.stmt.p50 - r.raw.p50)],
-    ['the accountant transaction', mean((r) => r.accountant.p50)],
-    ['the gateway hop', mean((r) => r.hop)],
-    ['the rest (GraphQL, planning, policy reads, noise)', mean(rest)],
-  ];
-  parts.sort((a, b) => b[1] - a[1]);
-  const [top, ms] = parts[0]!;
-  const head = met ? 'The goal is met.' : 'The goal is not met.';
-  const stmtRatios = rows.map((r) => r.stmt.p50 / r.raw.p50);
-  let why = `Averaged over the five aggregates, the largest part of the overhead is ${top} (${fmtMs(ms)} ms per answer), then ${parts[1]![0]} (${fmtMs(parts[1]![1])} ms). The DP statement alone takes ${fmt(Math.min(...stmtRatios))}x to ${fmt(Math.max(...stmtRatios))}x the plain SQL.`;
-  if (top.startsWith('contribution bounding')) {
-    const win = rows.filter((r) => r.window).map((r) => r.agg);
-    const rank = rows.filter((r) => !r.window).map((r) => r.agg);
-    if (win.length) why += ` For ${win.join(', ')} the statement bounds each patient with a window function (\`row_number() OVER (PARTITION BY patient_id ...)\`), which sorts every matching row.`;
-    if (rank.length) why += ` For ${rank.join(', ')} it bounds with a predicate on the per-patient random rank drawn at load, so what remains is clamping and rounding every value to the release grid and reading the extra column.`;
-    why += ' This part grows with the rows scanned, while the accountant and the gateway hop do not.';
-  }
-  return `${head} ${why}`;
+  const fixed = mean((r) => r.accountant.p50) + mean((r) => r.hop) + mean((r) => Math.max(0, rest(r)));
+  const fastest = rows.reduce((a, r) => (r.raw.p50 < a.raw.p50 ? r : a));
+  out.push(
+    `Per answer, independent of the table: the accountant ${fmtMs(mean((r) => r.accountant.p50))} ms, the gateway hop ${fmtMs(mean((r) => r.hop))} ms and the rest ${fmtMs(mean((r) => Math.max(0, rest(r))))} ms, about ${fmtMs(fixed)} ms together. Even with free bounding that puts ${fastest.agg} (plain SQL ${fmtMs(fastest.raw.p50)} ms) at ${fmt(1 + fixed / fastest.raw.p50)}x at least; 1.15x needs a plain aggregate of ${fmtMs(fixed / 0.15)} ms or more.`,
+  );
+  return out.join(' ');
 }
 
 const short = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));

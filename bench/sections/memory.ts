@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { fromRoot } from '../../src/paths.js';
 import { BACKEND_NAME, type Backend, type BenchContext } from '../lib/context.js';
 import { ensureHealth, health } from '../lib/datasets.js';
-import { adminSetup, childEnv, cliDisplay, freePorts, gqlData, healthy, spawnCli, token, waitFor, type CliChild } from '../lib/mesh.js';
+import { adminSetup, childEnv, cliDisplay, freePorts, gqlData, healthy, spawnReady, token, type CliChild } from '../lib/mesh.js';
 import { cachedFlags, dpQuery, dpVariables, GRAPHQL_SHAPE, visits, type Agg } from '../lib/queries.js';
 import type { Section, Table } from '../lib/report.js';
 import { fmt, mb } from '../lib/stats.js';
@@ -72,8 +72,15 @@ const probeUrl = () => pathToFileURL(fromRoot('dist', 'bench', 'memprobe.js')).h
 const NODE_ARGS = ['--expose-gc', '--import'];
 const display = (env: string) => `${env} node --expose-gc --import ./dist/bench/memprobe.js ${cliDisplay.replace('node ', '')} subgraph health --port <free> --no-seed`;
 
-function startProbed(ctx: BenchContext, env: Record<string, string>, port: number): CliChild {
-  return spawnCli(ctx, ['subgraph', 'health', '--port', String(port), '--no-seed'], childEnv(ctx, env), { nodeArgs: [...NODE_ARGS, probeUrl()], ipc: true });
+/** A probed health subgraph on a free port, healthy (retried on other ports if one was taken). */
+async function startProbed(ctx: BenchContext, env: Record<string, string>): Promise<{ child: CliChild; base: string }> {
+  let base = '';
+  const { child } = await spawnReady(ctx, 'health subgraph', async () => {
+    const port = await freePorts(1);
+    base = `http://127.0.0.1:${port}`;
+    return { args: ['subgraph', 'health', '--port', String(port), '--no-seed'], env: childEnv(ctx, env), opts: { nodeArgs: [...NODE_ARGS, probeUrl()], ipc: true }, ready: healthy(base) };
+  });
+  return { child, base };
 }
 
 /** One measuring phase: GC and reset the peaks, answer the DP queries, GC again. */
@@ -97,12 +104,14 @@ async function pgliteProcesses(ctx: BenchContext, sizes: number[], commands: str
   const points: Point[] = [];
   try {
     // Started together (start-up is not measured), then measured one at a time.
-    for (const rows of sizes) {
-      const ds = await ensureHealth(ctx, 'pglite', rows);
-      const port = await freePorts(1);
-      started.push({ rows, child: startProbed(ctx, ds.env, port), base: `http://127.0.0.1:${port}` });
-    }
-    for (const s of started) await waitFor('health subgraph', healthy(s.base), s.child);
+    const datasets = [];
+    for (const rows of sizes) datasets.push(await ensureHealth(ctx, 'pglite', rows));
+    const results = await Promise.allSettled(datasets.map((ds) => startProbed(ctx, ds.env)));
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') started.push({ rows: sizes[i]!, ...r.value });
+    });
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const analyst = await token(ctx, PRINCIPAL);
     for (const { rows, child, base } of started) {
       ctx.log(`section 4: pglite ${rows.toLocaleString('en')} rows`);
@@ -144,35 +153,35 @@ async function postgresOneProcess(ctx: BenchContext, sizes: number[], commands: 
       throw e;
     }
   };
-  const port = await freePorts(1);
-  const child = startProbed(ctx, home.env, port);
   const points: Point[] = [];
   try {
     await admin.query(`CREATE SCHEMA IF NOT EXISTS ${q(hold)}`);
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor('health subgraph', healthy(base), child);
-    await adminSetup(ctx, `${base}/graphql`, PRINCIPAL);
-    const analyst = await token(ctx, PRINCIPAL);
-    for (const ds of sets) {
-      ctx.log(`section 4: postgres ${ds.rows.toLocaleString('en')} rows (same process)`);
-      const other = ds.options.schema!;
-      if (ds !== home)
-        await swap([
-          [homeSchema, hold],
-          [other, homeSchema],
-        ]);
-      try {
-        points.push({ backend: 'postgres', rows: ds.rows, ...(await phase(ctx, child, `${base}/graphql`, analyst)) });
-      } finally {
+    const { child, base } = await startProbed(ctx, home.env);
+    try {
+      await adminSetup(ctx, `${base}/graphql`, PRINCIPAL);
+      const analyst = await token(ctx, PRINCIPAL);
+      for (const ds of sets) {
+        ctx.log(`section 4: postgres ${ds.rows.toLocaleString('en')} rows (same process)`);
+        const other = ds.options.schema!;
         if (ds !== home)
           await swap([
-            [homeSchema, other],
-            [hold, homeSchema],
+            [homeSchema, hold],
+            [other, homeSchema],
           ]);
+        try {
+          points.push({ backend: 'postgres', rows: ds.rows, ...(await phase(ctx, child, `${base}/graphql`, analyst)) });
+        } finally {
+          if (ds !== home)
+            await swap([
+              [homeSchema, other],
+              [hold, homeSchema],
+            ]);
+        }
       }
+    } finally {
+      await child.stop();
     }
   } finally {
-    await child.stop();
     await admin.end().catch(() => undefined);
   }
   return points;

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { BACKEND_NAME, type Backend, type BenchContext } from '../lib/context.js';
 import { ensureHealth } from '../lib/datasets.js';
-import { adminSetup, childEnv, cliDisplay, freePorts, gql, gqlData, spawnCli, token, waitFor } from '../lib/mesh.js';
+import { adminSetup, childEnv, cliDisplay, freePorts, gql, gqlData, spawnReady, token } from '../lib/mesh.js';
 import { cachedFlags, dpQuery, dpVariables } from '../lib/queries.js';
 import type { Section, Table } from '../lib/report.js';
 import { fmt, fmtMs, quantile } from '../lib/stats.js';
@@ -41,17 +41,27 @@ export async function overheadSection(ctx: BenchContext): Promise<Section> {
   const commands: string[] = [];
   for (const backend of cfg.backends) {
     const ds = await ensureHealth(ctx, backend, cfg.rows);
-    const gatewayPort = await freePorts(1);
-    const subgraphPort = await freePorts(2);
     const trivial = TRIVIAL[cfg.trivial];
-    const args = ['start', '--no-seed', '--domains', trivial.domains, '--port', String(gatewayPort), '--subgraph-port', String(subgraphPort)];
-    commands.push(`${Object.entries(ds.env).map(([k, v]) => `${k}=${k === 'CDM_DATA_DIR' ? '<tmp>/' + v.split('/').pop() : v}`).join(' ')} CDM_JWT_SECRET=<per-run> ${cliDisplay} ${args.join(' ')}`);
-    ctx.log(`section 2: ${backend}: ${args.join(' ')}`);
-    const child = spawnCli(ctx, args, childEnv(ctx, ds.env));
+    const analyst = await token(ctx, PRINCIPAL);
+    let url = '';
+    const { child } = await spawnReady(ctx, 'gateway', async () => {
+      const gatewayPort = await freePorts(1);
+      const subgraphPort = await freePorts(2);
+      const args = ['start', '--no-seed', '--domains', trivial.domains, '--port', String(gatewayPort), '--subgraph-port', String(subgraphPort)];
+      ctx.log(`section 2: ${backend}: ${args.join(' ')}`);
+      url = `http://127.0.0.1:${gatewayPort}/graphql`;
+      const target = url;
+      return {
+        args,
+        env: childEnv(ctx, ds.env),
+        ready: async () => {
+          if ((await gql(target, trivial.query, undefined, analyst)).data == null) return false;
+          commands.push(`${Object.entries(ds.env).map(([k, v]) => `${k}=${k === 'CDM_DATA_DIR' ? '<tmp>/' + v.split('/').pop() : v}`).join(' ')} CDM_JWT_SECRET=<per-run> ${cliDisplay} ${args.join(' ')}`);
+          return true;
+        },
+      };
+    });
     try {
-      const url = `http://127.0.0.1:${gatewayPort}/graphql`;
-      const analyst = await token(ctx, PRINCIPAL);
-      await waitFor('gateway', async () => (await gql(url, trivial.query, undefined, analyst)).data != null, child);
       await adminSetup(ctx, url, PRINCIPAL);
       const vars = dpVariables(0.1);
       await gqlData(url, dpQuery('count'), vars, analyst); // charged once (or already memoised)

@@ -9,8 +9,10 @@ import { fromRoot } from '../../src/paths.js';
 
 /**
  * Keeps the benchmark harness from rotting: runs `node dist/bench/run.js --tiny` (every section at
- * toy sizes, on PGlite and on the PostgreSQL server) into a temporary directory and checks that the
- * report has every section, each with a table of numbers and its chart. Nothing here is timed.
+ * toy sizes, on the PostgreSQL server; PGlite only in the full run, since creating a PGlite database
+ * alone costs seconds of CPU) into a temporary directory and checks that the report has every
+ * section, each with a table of numbers and its chart, and that no schema was left behind. Nothing
+ * here is timed.
  */
 const PG_URL = process.env.CDM_BENCH_PG_URL ?? process.env.CDM_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SECTIONS = [
