@@ -49,6 +49,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     gateway,
     formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
     includeStacktraceInErrorResponses: false,
+    // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
+    stopOnTerminationSignals: false,
     validationRules: [queryLimitsRule()],
     plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],
   });

@@ -45,6 +45,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       schema: buildDomainSchema(domain),
       formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
       includeStacktraceInErrorResponses: false,
+      stopOnTerminationSignals: false,
       validationRules: [queryLimitsRule()],
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
       plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain)],
