@@ -243,13 +243,15 @@ export class QueryEngine {
     const after = addCosts(state, plan.costs);
     const m = plan.measurements[0]?.mechanism ?? plan.keySelection?.mechanism;
     const g = plan.aggregate === 'sum' ? (plan.grid?.g ?? 1) : 1;
+    // Error bars are public before running only where the noise alone is the error (no ratio of noisy values).
+    const dataFreeNoise = m && ['count', 'countDistinct', 'sum', 'histogram'].includes(plan.aggregate) ? m : undefined;
     return {
       epsilon: plan.epsilon,
       delta: plan.delta,
       mechanism: plan.mechanism,
       measurements: plan.measurements.length || 1,
-      standardError: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.standardError(g) : null,
-      halfWidth95: m && (plan.aggregate === 'count' || plan.aggregate === 'countDistinct' || plan.aggregate === 'sum' || plan.aggregate === 'histogram') ? m.halfWidth(0.95, g) : null,
+      standardError: dataFreeNoise ? dataFreeNoise.standardError(g) : null,
+      halfWidth95: dataFreeNoise ? dataFreeNoise.halfWidth(0.95, g) : null,
       epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
       fitsBudget: withinCap(epsilonSpent(after, cap.delta), cap.epsilon),
       remainingAfter: Math.max(0, cap.epsilon - epsilonSpent(after, cap.delta)),
