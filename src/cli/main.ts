@@ -3,7 +3,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, mintDevToken } from '../auth/tokens.js';
 import { compose, writeComposition } from '../compose.js';
 import { demoDomain, demoDomains } from '../domain/registry.js';
-import { verifyAudit } from '../governance/audit.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { GENESIS, verifyAudit } from '../governance/audit.js';
+import { HeadError, headKey, readHead, signHead } from '../governance/head.js';
+import { verifyDomain } from '../governance/verify.js';
 import { startMesh } from '../mesh.js';
 import { seedDomain } from '../seed/seed.js';
 import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
@@ -104,23 +107,56 @@ program
   });
 
 const audit = program.command('audit').description('audit log tools');
+/** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
+const auditHeadKey = () => headKey(process.env.CDM_AUDIT_KEY ? new TextEncoder().encode(process.env.CDM_AUDIT_KEY) : loadOrCreateDevSecret());
+const sensitiveDomains = (list?: string) => selectDomains(list).filter((x) => x.sensitivity === 'sensitive');
+async function withDomainDb<T>(d: ReturnType<typeof demoDomain>, fn: (db: Awaited<ReturnType<typeof openDomainDatabase>>) => Promise<T>): Promise<T> {
+  const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
 audit
   .command('verify')
-  .description('recompute the hash chain of each domain\'s audit log; exit 1 if any entry was edited or deleted')
+  .description('check each domain\'s audit chain, recompute every budget from the ledger and compare; exit 1 on any difference')
   .option('--domains <names>', 'comma-separated domains')
-  .action(async (o: { domains?: string }) => {
+  .option('--head <file|string>', 'signed heads printed earlier by `cdm audit head` (a file or the text): the chain must still extend them')
+  .action(async (o: { domains?: string; head?: string }) => {
+    const headText = o.head === undefined ? undefined : existsSync(o.head) ? readFileSync(o.head, 'utf8') : o.head;
     let ok = true;
-    for (const d of selectDomains(o.domains).filter((x) => x.sensitivity === 'sensitive')) {
-      const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
-      try {
-        const r = await verifyAudit(db);
-        ok &&= r.ok;
-        console.log(r.ok ? `${d.name}: ok (${r.entries} entries)` : `${d.name}: BROKEN at entry ${r.brokenAt}: ${r.reason}`);
-      } finally {
-        await db.close();
-      }
+    for (const d of sensitiveDomains(o.domains)) {
+      const lines = await withDomainDb(d, async (db) => {
+        let head;
+        if (headText !== undefined) {
+          try {
+            head = await readHead(headText, d.name, auditHeadKey());
+          } catch (e) {
+            if (!(e instanceof HeadError)) throw e;
+            return [`${d.name}: BROKEN: ${e.message}`];
+          }
+        }
+        const r = await verifyDomain(db, { head });
+        if (r.ok) return [`${d.name}: ok (${r.entries} entries, ${r.budgets} budgets match the ledger${head ? `, extends the head at entry ${head.seq}` : ''})`];
+        return r.problems.map((p) => `${d.name}: BROKEN${p.startsWith('audit chain BROKEN') ? p.slice('audit chain BROKEN'.length) : `: ${p}`}`);
+      });
+      ok &&= !lines.some((l) => l.includes('BROKEN'));
+      for (const l of lines) console.log(l);
     }
     process.exitCode = ok ? 0 : 1;
+  });
+audit
+  .command('head')
+  .description('print each domain\'s signed audit head (one per line): keep it outside the database, check it with `verify --head`')
+  .option('--domains <names>', 'comma-separated domains')
+  .action(async (o: { domains?: string }) => {
+    for (const d of sensitiveDomains(o.domains)) {
+      const chain = await withDomainDb(d, (db) => verifyAudit(db));
+      if (!chain.ok) throw new Error(`${d.name}: the audit chain is broken at entry ${chain.brokenAt} (${chain.reason}); not signing it`);
+      const head = chain.head ?? { seq: '0', hash: GENESIS };
+      console.log(await signHead({ domain: d.name, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, auditHeadKey()));
+    }
   });
 
 program.parseAsync().catch((e: Error) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStateTable } from '../governance/state-tables.js';
 
 /**
  * A domain is declared, not coded (SPEC section 3). This file is the declaration's type and its
@@ -86,6 +87,8 @@ export const DatasetSchema = z
       ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: `"${d.privacyUnit}" is not a declared column (or "row")` });
     if (d.key && !names.includes(d.key))
       ctx.addIssue({ code: 'custom', path: ['key'], message: `"${d.key}" is not a declared column` });
+    if (isStateTable(d.table))
+      ctx.addIssue({ code: 'custom', path: ['table'], message: `"${d.table}" is one of the node's own state tables; choose another table name` });
     if (d.privacyUnit === 'row' && d.contribution.maxRowsPerUnit !== 1)
       ctx.addIssue({ code: 'custom', path: ['contribution', 'maxRowsPerUnit'], message: 'must be 1 when the privacy unit is the row' });
   });

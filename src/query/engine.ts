@@ -1,9 +1,10 @@
 import type { Caller } from '../auth/tokens.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import { budgetStatus, emptyState, epsilonSpent, withinCap } from '../dp/accountant.js';
+import { emptyState, epsilonSpent } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
-import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
-import { effectivePolicy, PolicyCache, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { chargeOrReuse, completeRelease, failRelease, waitForRelease, principalBudget, datasetBudget, addCosts } from '../governance/ledger.js';
+import { PolicyCache, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { GovernanceService } from '../governance/service.js';
 import { SyntheticService } from './synthetic.js';
 import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
@@ -53,6 +54,7 @@ export class QueryEngine {
   private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
+  readonly governance: GovernanceService;
   /** Done releases never change: a bounded in-process copy saves the memo read on repeats. */
   private readonly memoCache = new Map<string, { id: string; result: Answer }>();
   constructor(
@@ -60,6 +62,7 @@ export class QueryEngine {
     readonly db: DomainDatabase,
   ) {
     this.policies = new PolicyCache(db.prisma, domain);
+    this.governance = new GovernanceService(domain, db);
     this.synthetic = new SyntheticService(domain, db, (caller) => this.policyFor(caller));
   }
 
@@ -205,30 +208,23 @@ export class QueryEngine {
     if (pending.length === 0) return;
     const costs = pending.flatMap((p) => p.costs);
     const alone = epsilonSpent(addCosts(emptyState(), costs), policy.totalDelta);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const before = principal?.state ?? emptyState();
-    const after = epsilonSpent(addCosts(before, costs), cap.delta);
-    if (!withinCap(after, cap.epsilon)) {
-      const spent = epsilonSpent(before, cap.delta);
+    const mine = await principalBudget(this.db, caller.id, { epsilon: policy.totalEpsilon, delta: policy.totalDelta });
+    if (!mine.fits(costs)) {
       throw new MeshError(
         ErrorCode.BUDGET_EXHAUSTED,
-        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${Math.max(0, cap.epsilon - spent).toPrecision(4)} of your ${cap.epsilon} is left. Nothing was run or charged.`,
-        { operationCost: alone, releases: pending.length, cap: cap.epsilon, spent, remaining: Math.max(0, cap.epsilon - spent) },
+        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${mine.remaining.toPrecision(4)} of your ${mine.cap.epsilon} is left. Nothing was run or charged.`,
+        { operationCost: alone, releases: pending.length, cap: mine.cap.epsilon, spent: mine.spent, remaining: mine.remaining },
       );
     }
     for (const ds of new Set(pending.map((p) => p.dataset))) {
-      const mine = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
-      const { global } = await budgetState(this.db, caller.id, ds);
-      const gcap = global?.cap ?? this.domain.policy.globalCap;
-      const gstate = global?.state ?? emptyState();
-      if (!withinCap(epsilonSpent(addCosts(gstate, mine), gcap.delta), gcap.epsilon)) {
-        const spent = epsilonSpent(gstate, gcap.delta);
+      const costsOf = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
+      const global = await datasetBudget(this.db, ds, this.domain.policy.globalCap);
+      if (!global.fits(costsOf)) {
         throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This operation does not fit the global cap of ${ds}. Nothing was run or charged.`, {
           operationCost: alone,
-          cap: gcap.epsilon,
-          spent,
-          remaining: Math.max(0, gcap.epsilon - spent),
+          cap: global.cap.epsilon,
+          spent: global.spent,
+          remaining: global.remaining,
         });
       }
     }
@@ -237,10 +233,8 @@ export class QueryEngine {
   /** Cost preview: what a query would spend and its expected error, without running it. */
   async estimate(caller: Caller, datasetName: string, req: AggregateRequest) {
     const { plan, policy } = await this.prepare(caller, datasetName, req);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const state = principal?.state ?? emptyState();
-    const after = addCosts(state, plan.costs);
+    const mine = await principalBudget(this.db, caller.id, { epsilon: policy.totalEpsilon, delta: policy.totalDelta });
+    const cap = mine.cap;
     const m = plan.measurements[0]?.mechanism ?? plan.keySelection?.mechanism;
     const g = plan.aggregate === 'sum' ? (plan.grid?.g ?? 1) : 1;
     // Error bars are public before running only where the noise alone is the error (no ratio of noisy values).
@@ -253,28 +247,16 @@ export class QueryEngine {
       standardError: dataFreeNoise ? dataFreeNoise.standardError(g) : null,
       halfWidth95: dataFreeNoise ? dataFreeNoise.halfWidth(0.95, g) : null,
       epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
-      fitsBudget: withinCap(epsilonSpent(after, cap.delta), cap.epsilon),
-      remainingAfter: Math.max(0, cap.epsilon - epsilonSpent(after, cap.delta)),
+      fitsBudget: mine.fits(plan.costs),
+      remainingAfter: Math.max(0, cap.epsilon - mine.after(plan.costs)),
       note: costNote(plan),
     };
   }
 
-  async budget(caller: Caller) {
-    const policy = await effectivePolicy(this.db.prisma, this.domain, caller);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const status = budgetStatus(principal?.state ?? emptyState(), cap);
-    const globals = await Promise.all(
-      this.domain.datasets.map(async (ds) => {
-        const { global } = await budgetState(this.db, caller.id, ds.name);
-        const gcap = global?.cap ?? this.domain.policy.globalCap;
-        return { dataset: ds.name, ...budgetStatus(global?.state ?? emptyState(), gcap), epsilon: gcap.epsilon };
-      }),
-    );
-    // Releases = charges in the ledger (a mean is one release of two measurements).
-    const [charged] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${this.db.schema}"."ledger_entry" WHERE principal_id = $1`, [caller.id]);
-    return { principal: caller.id, domain: this.domain.name, epsilon: cap.epsilon, ...status, releases: charged?.n ?? 0, global: globals };
+  budget(caller: Caller) {
+    return this.governance.budgetOf(caller);
   }
+
 }
 
 

@@ -74,7 +74,7 @@ function codeSql(s: SynthColumn, params: unknown[]): string {
  * wide table runs once instead of once per marginal.
  */
 async function materialise(db: DomainDatabase, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
-  const table = `_cdm_synth_${id.replace(/[^a-z0-9]/g, '')}`;
+  const table = scratchTable(id);
   const params: unknown[] = [];
   const codes = cols.map((c, i) => `${codeSql(c, params)} AS c${i}`).join(', ');
   const notNull = cols.map((c) => `${quoteIdent(c.column.sql)} IS NOT NULL`).join(' AND ') || 'TRUE';
@@ -88,6 +88,20 @@ async function materialise(db: DomainDatabase, ds: DatasetDeclaration, cols: Syn
   await db.exec(`DROP TABLE IF EXISTS ${qualified(db, table)}; CREATE UNLOGGED TABLE ${qualified(db, table)} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
   await db.query(`INSERT INTO ${qualified(db, table)} SELECT * FROM (${source}) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
   return table;
+}
+
+const scratchTable = (releaseId: string) => `_cdm_synth_${releaseId.replace(/[^a-z0-9]/g, '')}`;
+
+/**
+ * Drops the scratch tables of fits that are not running any more (a process that died mid-fit
+ * leaves its table behind): every `_cdm_synth_*` table but those of the `live` releases.
+ */
+export async function dropLeakedScratchTables(db: DomainDatabase, live: readonly string[]): Promise<string[]> {
+  const keep = new Set(live.map(scratchTable));
+  const tables = await db.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 AND tablename LIKE '\\_cdm\\_synth\\_%'`, [db.schema]);
+  const leaked = tables.map((t) => t.name).filter((name) => !keep.has(name));
+  for (const name of leaked) await db.exec(`DROP TABLE IF EXISTS ${qualified(db, name)}`);
+  return leaked;
 }
 
 /** The oracle: exact contingency tables over the bounded rows, row-major (last column fastest). */

@@ -41,6 +41,8 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
     await migrate(db);
     if (opts.seed) await seedDomain(db, domain);
     const engine = new QueryEngine(domain, db);
+    // Governance upkeep: reap releases left pending by a dead process, drop leaked scratch tables.
+    const stopMaintenance = await engine.governance.startMaintenance();
     const apollo = new ApolloServer<SubgraphContext>({
       schema: buildDomainSchema(domain),
       formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
@@ -67,6 +69,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       db,
       server,
       async close() {
+        stopMaintenance();
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections?.();
         await apollo.stop();

@@ -1,0 +1,146 @@
+import { compose, emptyState, epsilonSpent, parseState, withinCap, type AccountantState } from '../dp/accountant.js';
+import type { Cap, PrivacyCost } from '../dp/cost.js';
+
+/**
+ * A budget (a principal's, or a dataset's global one) as a sequence of privacy-filter EPOCHS.
+ * Pure: no I/O; the ledger (src/governance/ledger.ts) applies it under row locks, and
+ * `cdm audit verify` replays it from the ledger.
+ *
+ * WHY EPOCHS
+ * The accountant (src/dp/accountant.ts) is a privacy FILTER: its stopping rule "run while
+ * spent(state, D) <= E" is only proven for a cap (E, D) fixed before the interaction starts
+ * (Rogers, Roth, Ullman & Vadhan 2016; Smith & Thakurta 2022 for the GDP sum; Feldman & Zrnic 2021
+ * for the zCDP sum). An admin or a policy may change a principal's cap while they are mid-stream.
+ * Re-reading the same running state under the new cap would be a filter whose bound moved after
+ * the fact, and re-reading it at a LOWER delta can even make the spent epsilon infinite (the
+ * approximate-DP share of delta or the Gaussian tail no longer fits). So any change of the cap
+ * (epsilon or delta) that meets a non-empty state CLOSES the current filter and opens a new one:
+ *
+ *  - The closed epoch k ran under (E_k, D_k), fixed when it opened, and is charged what it proved:
+ *    e_k = spent(state_k, D_k) at its own delta d_k = D_k (or d_k = 0 when its releases were all
+ *    pure and spent(state_k, 0) = e_k: then it holds at delta 0). This is finite by construction:
+ *    the filter never let state_k exceed its cap.
+ *  - Epochs compose by BASIC composition: prior = (sum e_k, sum d_k). Basic composition is a valid
+ *    filter for adaptively chosen (eps_i, delta_i) (Rogers et al. 2016, Thm 3.6; Whitehouse, Ramdas,
+ *    Rogers & Wu 2023 for the fully adaptive case). The new epoch's filter is opened with the bound
+ *    E - sum e_k at delta D, both fixed at opening, so it again is a filter with a cap fixed in
+ *    advance; the whole interaction is (sum e_k + E_new, sum d_k + D)-DP.
+ *  - Charging a closed epoch its proven spend e_k rather than its full cap assumes the cap change
+ *    itself does not depend on the epoch's answers (admin and policy actions are public inputs, as
+ *    in every filter: the analyst's stopping time is free). Under that assumption it is no looser
+ *    than one filter run across the epochs: spent(., D) is subadditive in each running sum
+ *    (sqrt-shaped for GDP and zCDP, linear for basic), so sum_k e_k >= spent of the concatenation.
+ *  - An empty epoch is simply re-targeted: nothing ran under the old cap, so there is nothing to
+ *    close. This keeps the usual "admin sets a budget, then the analyst queries" free of any cost.
+ *
+ * Lowering delta therefore never makes `spent` infinite: the closed epoch keeps the epsilon it
+ * proved at its own delta, and the new epoch starts from an empty state.
+ */
+export interface BudgetRow {
+  epoch: number;
+  /** The cap the current epoch's filter was opened with; null before the first charge. */
+  epochEpsilon: number | null;
+  epochDelta: number | null;
+  /** What closed epochs proved, composed by basic composition. */
+  priorEpsilon: number;
+  priorDelta: number;
+  /** The current epoch's accountant state. */
+  spent: AccountantState;
+}
+
+export interface ClosedEpoch {
+  epoch: number;
+  epsilon: number;
+  delta: number;
+  spentEpsilon: number;
+  spentDelta: number;
+  releases: number;
+}
+
+export const emptyRow = (): BudgetRow => ({ epoch: 1, epochEpsilon: null, epochDelta: null, priorEpsilon: 0, priorDelta: 0, spent: emptyState() });
+
+export const stateOf = (json: unknown): AccountantState =>
+  json && typeof json === 'object' && Object.keys(json).length > 0 ? parseState(json) : emptyState();
+export const addCosts = (s: AccountantState, costs: readonly PrivacyCost[]) => costs.reduce(compose, s);
+
+/** What one epoch proved: (epsilon at its delta, that delta), or (epsilon, 0) when it holds at 0. */
+export function provenSpend(state: AccountantState, delta: number): { epsilon: number; delta: number } {
+  const atDelta = epsilonSpent(state, delta);
+  const atZero = epsilonSpent(state, 0);
+  return atZero <= atDelta ? { epsilon: atZero, delta: 0 } : { epsilon: atDelta, delta };
+}
+
+const sameCap = (row: BudgetRow, cap: Cap) => row.epochEpsilon === cap.epsilon && row.epochDelta === cap.delta;
+
+/** The row whose current epoch runs under `cap`: unchanged, re-targeted (empty) or a new epoch. */
+export function syncEpoch(row: BudgetRow, cap: Cap): { row: BudgetRow; closed?: ClosedEpoch } {
+  if (sameCap(row, cap)) return { row };
+  if (row.spent.releases === 0 || row.epochEpsilon === null || row.epochDelta === null)
+    return { row: { ...row, epochEpsilon: cap.epsilon, epochDelta: cap.delta } };
+  const proven = provenSpend(row.spent, row.epochDelta);
+  const closed: ClosedEpoch = {
+    epoch: row.epoch,
+    epsilon: row.epochEpsilon,
+    delta: row.epochDelta,
+    spentEpsilon: proven.epsilon,
+    spentDelta: proven.delta,
+    releases: row.spent.releases,
+  };
+  return {
+    closed,
+    row: {
+      epoch: row.epoch + 1,
+      epochEpsilon: cap.epsilon,
+      epochDelta: cap.delta,
+      priorEpsilon: row.priorEpsilon + proven.epsilon,
+      priorDelta: row.priorDelta + proven.delta,
+      spent: emptyState(),
+    },
+  };
+}
+
+/** Epsilon spent by the whole budget (closed epochs plus the current one, plus `extra` costs). */
+export function spentEpsilon(row: BudgetRow, extra: readonly PrivacyCost[] = []): number {
+  const state = extra.length ? addCosts(row.spent, extra) : row.spent;
+  return row.priorEpsilon + epsilonSpent(state, row.epochDelta ?? 0);
+}
+
+/** Whether `extra` fits a row already synced to `cap`. */
+export const fitsCap = (row: BudgetRow, cap: Cap, extra: readonly PrivacyCost[]) => withinCap(spentEpsilon(row, extra), cap.epsilon);
+
+/** The public view of a budget under its cap (what `budget` fields show). */
+export function budgetView(row: BudgetRow, cap: Cap) {
+  const { row: synced } = syncEpoch(row, cap);
+  const spent = spentEpsilon(synced);
+  return {
+    epsilon: cap.epsilon,
+    epsilonSpent: spent,
+    epsilonRemaining: Number.isFinite(spent) ? Math.max(0, cap.epsilon - spent) : 0,
+    delta: cap.delta,
+    epoch: synced.epoch,
+    /** Delta of the whole interaction: what closed epochs proved plus the current cap's. */
+    deltaSpent: synced.priorDelta + (synced.spent.releases > 0 ? cap.delta : 0),
+  };
+}
+
+/** The row as stored (JSON columns) and as audited (post-change state in each audit entry). */
+export const rowJson = (row: BudgetRow) => ({
+  epoch: row.epoch,
+  epochEpsilon: row.epochEpsilon,
+  epochDelta: row.epochDelta,
+  priorEpsilon: row.priorEpsilon,
+  priorDelta: row.priorDelta,
+  spent: row.spent,
+});
+
+/** Database columns -> row. */
+export function rowOf(r: { spent: unknown; epoch: number; epoch_epsilon: number | null; epoch_delta: number | null; prior_epsilon: number; prior_delta: number }): BudgetRow {
+  return {
+    epoch: Number(r.epoch),
+    epochEpsilon: r.epoch_epsilon,
+    epochDelta: r.epoch_delta,
+    priorEpsilon: Number(r.prior_epsilon),
+    priorDelta: Number(r.prior_delta),
+    spent: stateOf(r.spent),
+  };
+}
