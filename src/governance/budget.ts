@@ -1,4 +1,4 @@
-import { compose, emptyState, epsilonSpent, parseState, withinCap, type AccountantState } from '../dp/accountant.js';
+import { compose, emptyState, epsilonSpent, parseState, type AccountantState } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
 
 /**
@@ -103,24 +103,6 @@ export function syncEpoch(row: BudgetRow, cap: Cap): { row: BudgetRow; closed?: 
 export function spentEpsilon(row: BudgetRow, extra: readonly PrivacyCost[] = []): number {
   const state = extra.length ? addCosts(row.spent, extra) : row.spent;
   return row.priorEpsilon + epsilonSpent(state, row.epochDelta ?? 0);
-}
-
-/** Whether `extra` fits a row already synced to `cap`. */
-export const fitsCap = (row: BudgetRow, cap: Cap, extra: readonly PrivacyCost[]) => withinCap(spentEpsilon(row, extra), cap.epsilon);
-
-/** The public view of a budget under its cap (what `budget` fields show). */
-export function budgetView(row: BudgetRow, cap: Cap) {
-  const { row: synced } = syncEpoch(row, cap);
-  const spent = spentEpsilon(synced);
-  return {
-    epsilon: cap.epsilon,
-    epsilonSpent: spent,
-    epsilonRemaining: Number.isFinite(spent) ? Math.max(0, cap.epsilon - spent) : 0,
-    delta: cap.delta,
-    epoch: synced.epoch,
-    /** Delta of the whole interaction: what closed epochs proved plus the current cap's. */
-    deltaSpent: synced.priorDelta + (synced.spent.releases > 0 ? cap.delta : 0),
-  };
 }
 
 /** The row as stored (JSON columns) and as audited (post-change state in each audit entry). */

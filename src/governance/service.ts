@@ -3,6 +3,7 @@ import type { DomainDeclaration } from '../domain/declaration.js';
 import type { Cap } from '../dp/cost.js';
 import { badInput } from '../errors.js';
 import { log } from '../log.js';
+import { domainDataSource, type DataSource } from '../query/datasource.js';
 import { dropLeakedScratchTables } from '../query/synthetic.js';
 import { qualified, type DomainDatabase } from '../storage/database.js';
 import { appendAudit, type TxQuery } from './audit.js';
@@ -39,6 +40,8 @@ export class GovernanceService {
   constructor(
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
+    /** Where the dataset rows (and the fits' scratch tables) live. */
+    private readonly data: DataSource = domainDataSource(db),
   ) {}
 
   // ---- reads -------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ export class GovernanceService {
   /** Scratch tables of synthetic fits that are no longer running (their process died). */
   async dropLeakedScratch(): Promise<string[]> {
     const live = await this.db.query<{ id: string }>(`SELECT id FROM ${this.t('release')} WHERE status = 'pending'`);
-    return dropLeakedScratchTables(this.db, live.map((r) => r.id));
+    return dropLeakedScratchTables(this.data, live.map((r) => r.id));
   }
 
   /** At start: reap and clean up once, then every CDM_REAPER_INTERVAL_MS; returns the stopper. */

@@ -3,12 +3,16 @@ import type { Caller } from '../auth/tokens.js';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { RandomSource } from '../dp/random.js';
 import { badInput, ErrorCode, MeshError } from '../errors.js';
-import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
-import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
+import { quoteIdent, type DomainDatabase } from '../storage/database.js';
 import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
-import { boundingOf } from './plan.js';
+import { relationStatement } from '../core/dialect/postgres.js';
+import { not, and } from '../core/predicate.js';
+import { RelationBuilder, type Relation } from '../core/relation.js';
+import { analyse } from '../core/stability.js';
+import { checkPolicy, ReleaseLifecycle } from './lifecycle.js';
+import { domainDataSource, type DataSource } from './datasource.js';
 import type { PrivacyRequest } from './types.js';
 
 /**
@@ -31,6 +35,8 @@ const NUMERIC_BINS = 32;
 const PER_VALUE_MAX = 100;
 export const MAX_SYNTHETIC_ROWS = 1_000_000;
 const METHOD = 'aim';
+/** Scratch tables of fits in progress (dropped after each fit; leftovers are dropped at start). */
+export const SCRATCH_PREFIX = '_cdm_synth_';
 
 /**
  * Columns that can be synthesised from public information only: categorical with a public list,
@@ -69,51 +75,65 @@ function codeSql(s: SynthColumn, params: unknown[]): string {
 }
 
 /**
- * The contribution-bounded rows, coded, materialised once per fit into a narrow scratch table: every
- * marginal is then a GROUP BY over the same bounded sample (consistent), and the window over the
- * wide table runs once instead of once per marginal.
+ * The rows a fit reads, as a plan-IR relation: the dataset's rows that have every synthesised
+ * column, bounded to the declared rows per unit. Its stability map gives the fit's contribution
+ * bound (the marginals' sensitivity), so the fit's privacy follows from the same core as any query.
  */
-async function materialise(db: DomainDatabase, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
-  const table = scratchTable(id);
-  const params: unknown[] = [];
+export function fitRelation(ds: DatasetDeclaration, cols: SynthColumn[]): { relation: Relation; rowsPerUnit: number } {
+  const present = and(...cols.map((c) => not({ op: 'isNull', column: c.column.name })));
+  const unbounded = RelationBuilder.from(ds).filter(present);
+  const maxRows = ds.privacyUnit === 'row' ? 1 : ds.contribution.maxRowsPerUnit;
+  const { relation, schema } = analyse(unbounded.bound(maxRows).relation);
+  return { relation, rowsPerUnit: schema.contribution.rows };
+}
+
+/**
+ * The contribution-bounded rows, coded, materialised once per fit into a narrow scratch table: every
+ * marginal is then a GROUP BY over the same bounded sample (consistent), and the bounding runs once
+ * instead of once per marginal.
+ */
+async function materialise(data: DataSource, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
+  const target = data.target();
+  const table = target.scratch(scratchName(id));
+  const { relation } = fitRelation(ds, cols);
+  const bounded = relationStatement(relation, target);
+  const params = [...bounded.params];
   const codes = cols.map((c, i) => `${codeSql(c, params)} AS c${i}`).join(', ');
-  const notNull = cols.map((c) => `${quoteIdent(c.column.sql)} IS NOT NULL`).join(' AND ') || 'TRUE';
-  const bounding = boundingOf(ds, false);
-  let source = `SELECT ${codes} FROM ${qualified(db, ds.table)} WHERE ${notNull}`;
-  if (bounding.unit) {
-    params.push(bounding.maxRows);
-    source = `SELECT ${cols.map((_, i) => `c${i}`).join(', ')} FROM (SELECT ${codes}, row_number() OVER (PARTITION BY ${quoteIdent(bounding.unit.sql)} ORDER BY random()) AS _cdm_rn
-              FROM ${qualified(db, ds.table)} WHERE ${notNull}) b WHERE _cdm_rn <= $${params.length}`;
-  }
-  await db.exec(`DROP TABLE IF EXISTS ${qualified(db, table)}; CREATE UNLOGGED TABLE ${qualified(db, table)} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
-  await db.query(`INSERT INTO ${qualified(db, table)} SELECT * FROM (${source}) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
+  await data.query(`DROP TABLE IF EXISTS ${table}`);
+  await data.query(`CREATE UNLOGGED TABLE ${table} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
+  await data.query(`INSERT INTO ${table} SELECT * FROM (SELECT ${codes} FROM (${bounded.sql}) b) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
   return table;
 }
 
-const scratchTable = (releaseId: string) => `_cdm_synth_${releaseId.replace(/[^a-z0-9]/g, '')}`;
+const scratchName = (releaseId: string) => `${SCRATCH_PREFIX}${releaseId.replace(/[^a-z0-9]/g, '')}`;
 
 /**
  * Drops the scratch tables of fits that are not running any more (a process that died mid-fit
- * leaves its table behind): every `_cdm_synth_*` table but those of the `live` releases.
+ * leaves its table behind): every scratch table of this DataSource but those of the `live` releases.
  */
-export async function dropLeakedScratchTables(db: DomainDatabase, live: readonly string[]): Promise<string[]> {
-  const keep = new Set(live.map(scratchTable));
-  const tables = await db.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 AND tablename LIKE '\\_cdm\\_synth\\_%'`, [db.schema]);
-  const leaked = tables.map((t) => t.name).filter((name) => !keep.has(name));
-  for (const name of leaked) await db.exec(`DROP TABLE IF EXISTS ${qualified(db, name)}`);
+export async function dropLeakedScratchTables(data: DataSource, live: readonly string[]): Promise<string[]> {
+  const target = data.target();
+  const keep = new Set(live.map((id) => target.scratch(scratchName(id))));
+  const rows = await data.query<{ schema: string; name: string }>(
+    `SELECT schemaname AS schema, tablename AS name FROM pg_tables WHERE tablename LIKE $1`,
+    [`${SCRATCH_PREFIX.replace(/_/g, '\\_')}%`],
+  );
+  // Only the tables this DataSource would name (its own schema), never another domain's.
+  const leaked = rows.map((r) => target.scratch(r.name)).filter((t, i) => t === `"${rows[i]!.schema}"."${rows[i]!.name}"` && !keep.has(t));
+  for (const table of leaked) await data.query(`DROP TABLE IF EXISTS ${table}`);
   return leaked;
 }
 
 /** The oracle: exact contingency tables over the bounded rows, row-major (last column fastest). */
-function tableOracle(db: DomainDatabase, table: string, cols: SynthColumn[]) {
+function tableOracle(data: DataSource, table: string, cols: SynthColumn[]) {
   const index = new Map(cols.map((c, i) => [c.column.name, i]));
   return async (names: string[]): Promise<Float64Array> => {
     const idx = names.map((n) => index.get(n)!);
     const keys = idx.map((i) => `c${i}`);
-    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${qualified(db, table)} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
+    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${table} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
     const sizes = idx.map((i) => cols[i]!.size);
     const out = new Float64Array(sizes.reduce((a, b) => a * b, 1));
-    for (const r of await db.query<Record<string, number>>(sql)) {
+    for (const r of await data.query<Record<string, number>>(sql)) {
       let cell = 0;
       for (let k = 0; k < keys.length; k++) cell = cell * sizes[k]! + Number(r[keys[k]!]);
       out[cell] = Number(r.n);
@@ -171,12 +191,19 @@ export interface SyntheticRequest {
 
 export class SyntheticService {
   private readonly models = new Map<string, SynthModel>();
+  private readonly data: DataSource;
+  private readonly lifecycle: ReleaseLifecycle;
   constructor(
     private readonly domain: DomainDeclaration,
     private readonly db: DomainDatabase,
     /** The caller's effective policy after the revocation check (the engine's, cached per request). */
     private readonly policyFor: (caller: Caller) => Promise<EffectivePolicy> = (caller) => new PolicyCache(db.prisma, domain, 0).forCaller(caller),
-  ) {}
+    lifecycle?: ReleaseLifecycle,
+    data?: DataSource,
+  ) {
+    this.lifecycle = lifecycle ?? new ReleaseLifecycle(domain, db);
+    this.data = data ?? domainDataSource(db);
+  }
 
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
@@ -185,62 +212,61 @@ export class SyntheticService {
     const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))
       throw badInput('Synthetic data takes epsilon and delta (it uses discrete Gaussian noise under zCDP).', { field: 'privacy' });
-    if (!(epsilon > 0 && epsilon <= 100)) throw badInput('epsilon must be in (0, 100].', { field: 'privacy.epsilon' });
-    if (!(delta > 0 && delta < 1e-3)) throw badInput('Synthetic data needs delta in (0, 0.001).', { field: 'privacy.delta' });
-    if (epsilon > policy.maxEpsilonPerQuery)
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `epsilon ${epsilon} exceeds the per-query maximum ${policy.maxEpsilonPerQuery} of ${this.domain.name}.`);
-    if (policy.allowedAggregates && !policy.allowedAggregates.includes('synthetic'))
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow synthetic data for you.`);
+    if (!(typeof epsilon === 'number' && epsilon >= 1e-3 && epsilon <= 100)) throw badInput('epsilon must be in [0.001, 100] for synthetic data.', { field: 'privacy.epsilon' });
+    if (!(typeof delta === 'number' && delta >= 1e-30 && delta < 1e-3)) throw badInput('Synthetic data needs delta in [1e-30, 0.001).', { field: 'privacy.delta' });
+    checkPolicy(this.domain, policy, 'synthetic', epsilon);
     const cols = synthColumns(ds);
     if (cols.length === 0) throw badInput(`${ds.name} has no column with public bounds or categories to synthesise.`);
     const rho = rhoFromEpsilonDelta(epsilon, delta);
-    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: boundingOf(ds, false).maxRows, v: 1 });
-    return { policy, cols, epsilon, delta, rho, key, costs: [{ kind: 'zcdp' as const, rho }] };
+    if (!(rho <= 25)) throw badInput(`epsilon ${epsilon} at delta ${delta} is beyond what the accountant supports for a fit; ask less.`, { field: 'privacy.epsilon' });
+    const { rowsPerUnit } = fitRelation(ds, cols);
+    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: rowsPerUnit, v: 2 });
+    return { policy, cols, epsilon, delta, rho, key, rowsPerUnit, costs: [{ kind: 'zcdp' as const, rho }] };
   }
 
   /** The fitted model for (dataset, epsilon, delta): reused if it exists, else fitted and charged once. */
   async model(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined): Promise<{ info: SyntheticModelInfo; model: SynthModel }> {
-    const { policy, cols, epsilon, delta, rho, key: planKey, costs } = await this.plan(caller, ds, privacy);
-    const outcome = await chargeOrReuse(this.db, {
-      caller,
-      dataset: ds.name,
-      aggregate: 'synthetic',
-      planKey,
-      costs,
-      epsilon,
-      delta,
-      mechanism: `${METHOD} (discrete Gaussian, zCDP)`,
-      query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
-      principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
-      globalCap: this.domain.policy.globalCap,
-    });
-    if (outcome.kind !== 'charged') {
-      const releaseId = outcome.kind === 'cached' ? outcome.release.id : (await waitForRelease(this.db, outcome.releaseId, 300_000))?.id;
-      if (!releaseId) throw new MeshError(ErrorCode.INTERNAL_SERVER_ERROR, 'The same model is being fitted and did not finish; retry.');
-      const model = await this.load(releaseId);
-      return { info: infoOf(releaseId, ds.name, epsilon, delta, model, true), model };
-    }
+    const { policy, cols, epsilon, delta, rho, key, costs, rowsPerUnit } = await this.plan(caller, ds, privacy);
+    const r = await this.lifecycle.release(
+      {
+        caller,
+        kind: 'synthetic',
+        dataset: ds.name,
+        key,
+        costs,
+        epsilon,
+        delta,
+        mechanism: `${METHOD} (discrete Gaussian, zCDP)`,
+        query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
+        compute: (releaseId) => this.fitAndStore(ds, cols, rho, rowsPerUnit, releaseId, epsilon, delta),
+      },
+      policy,
+      undefined,
+      300_000,
+    );
+    const model = await this.load(r.releaseId);
+    return { info: infoOf(r.releaseId, ds.name, epsilon, delta, model, r.cached), model };
+  }
+
+  private async fitAndStore(ds: DatasetDeclaration, cols: SynthColumn[], rho: number, rowsPerUnit: number, releaseId: string, epsilon: number, delta: number) {
     let scratch: string | undefined;
     try {
       const started = Date.now();
-      scratch = await materialise(this.db, ds, cols, outcome.releaseId);
-      const model = await fit(tableOracle(this.db, scratch, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
+      await this.data.prepare([ds]);
+      scratch = await materialise(this.data, ds, cols, releaseId);
+      const model = await fit(tableOracle(this.data, scratch, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
         rho,
-        contributionBound: boundingOf(ds, false).maxRows,
+        contributionBound: rowsPerUnit,
         method: METHOD,
-        log: (message) => log.info({ domain: this.domain.name, dataset: ds.name, releaseId: outcome.releaseId }, `synthetic fit: ${message}`),
+        log: (message) => log.info({ domain: this.domain.name, dataset: ds.name, releaseId }, `synthetic fit: ${message}`),
       });
-      await this.db.prisma.syntheticModel.create({ data: { id: outcome.releaseId, dataset: ds.name, epsilon, delta, releaseId: outcome.releaseId, model: model as never } });
-      const info = infoOf(outcome.releaseId, ds.name, epsilon, delta, model, false);
-      await completeRelease(this.db, outcome.releaseId, caller.id, { modelId: info.id, estimatedRows: info.estimatedRows, rho: info.rho, measurements: info.measurements });
+      await this.db.prisma.syntheticModel.create({ data: { id: releaseId, dataset: ds.name, epsilon, delta, releaseId, model: model as never } });
+      const info = infoOf(releaseId, ds.name, epsilon, delta, model, false);
       log.info({ domain: this.domain.name, dataset: ds.name, ms: Date.now() - started }, 'synthetic model fitted');
-      this.models.set(outcome.releaseId, model);
-      return { info, model };
-    } catch (e) {
-      await failRelease(this.db, outcome.releaseId, caller.id);
-      throw e;
+      this.models.set(releaseId, model);
+      return { modelId: info.id, estimatedRows: info.estimatedRows, rho: info.rho, measurements: info.measurements };
     } finally {
-      if (scratch) await this.db.exec(`DROP TABLE IF EXISTS ${qualified(this.db, scratch)}`).catch(() => undefined);
+      if (scratch) await this.data.query(`DROP TABLE IF EXISTS ${scratch}`).catch(() => undefined);
     }
   }
 
