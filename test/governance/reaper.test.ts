@@ -65,7 +65,7 @@ test('upkeep reaps stale releases (fits get longer), keeps fresh ones, and drops
   assert.equal(await statusOf(fit.releaseId), 'pending');
   const dropped = await gov.dropLeakedScratch();
   assert.equal(dropped.length, 2, `dropped ${dropped}`);
-  assert.ok(dropped.includes(scratch(stale.releaseId)));
+  assert.ok(dropped.includes(`"public"."${scratch(stale.releaseId)}"`), `dropped ${dropped}`);
   const left = await db.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE tablename LIKE '\\_cdm\\_synth\\_%'`);
   assert.deepEqual(left.map((r) => r.name), [scratch(fit.releaseId)], 'the running fit keeps its table');
 
