@@ -24,12 +24,21 @@ import type { Cap, PrivacyCost } from '../dp/cost.js';
  *    filter for adaptively chosen (eps_i, delta_i) (Rogers et al. 2016, Thm 3.6; Whitehouse, Ramdas,
  *    Rogers & Wu 2023 for the fully adaptive case). The new epoch's filter is opened with the bound
  *    E - sum e_k at delta D, both fixed at opening, so it again is a filter with a cap fixed in
- *    advance; the whole interaction is (sum e_k + E_new, sum d_k + D)-DP.
- *  - Charging a closed epoch its proven spend e_k rather than its full cap assumes the cap change
- *    itself does not depend on the epoch's answers (admin and policy actions are public inputs, as
- *    in every filter: the analyst's stopping time is free). Under that assumption it is no looser
- *    than one filter run across the epochs: spent(., D) is subadditive in each running sum
- *    (sqrt-shaped for GDP and zCDP, linear for basic), so sum_k e_k >= spent of the concatenation.
+ *    advance; the whole interaction is (E, sum d_k + D)-DP (given the next point).
+ *  - Charging a closed epoch its realised spend e_k (not its full cap) is the one step that needs
+ *    an argument beyond a filter, since e_k is only known after the epoch ran:
+ *      * an epoch of pure releases (d_k = 0): the privacy loss of its transcript is bounded
+ *        pointwise by the sum of its epsilons, so e_k is a valid odometer (Rogers et al. 2016, sec. 5);
+ *      * an epoch accounted in one currency (the GDP or zCDP running sum) at the delta of the next:
+ *        spent(., D) is subadditive in the running sum (sqrt-shaped; Dong, Roth & Su 2022 Cor. 2.13,
+ *        Bun & Steinke 2016 Prop. 1.3), so "e_1 + spent(s_2) <= E" implies s_1 + s_2 stays within
+ *        the bound of the largest cap ever in force: the run is one filter with that bound, valid
+ *        when the cap changes do not depend on the answers (admin and policy actions are public
+ *        inputs here; only the analyst's choices are adaptive).
+ *    Epochs accounted in different currencies or at different deltas are composed by the same
+ *    rule without that single-filter argument. If that case matters, charge closed epochs their
+ *    full cap instead (closed.spentEpsilon = epochEpsilon - priorEpsilon in syncEpoch): always a
+ *    valid filter composition, at the price of losing the unspent part of every closed epoch.
  *  - An empty epoch is simply re-targeted: nothing ran under the old cap, so there is nothing to
  *    close. This keeps the usual "admin sets a budget, then the analyst queries" free of any cost.
  *
