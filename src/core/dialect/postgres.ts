@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
 import type { Predicate } from '../predicate.js';
@@ -27,6 +26,12 @@ export interface SqlTarget {
   scratch(name: string): string;
   /** The table carries a verified per-unit random rank (1..n per unit) drawn at load. */
   ranked(ds: DatasetDeclaration): boolean;
+  /**
+   * The order in which a unit's rows are kept by a window (default `random()`). The stability
+   * argument holds for ANY order decided by the unit's own rows, so tests may fix it (e.g. a hash
+   * of the row) to compare a dataset and its neighbour under the same choices.
+   */
+  rowOrder?(alias: string): string;
 }
 
 export const RANK_COLUMN = '_cdm_rank';
@@ -35,7 +40,11 @@ export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 class Builder {
   readonly params: unknown[] = [];
   private depth = 0;
-  constructor(readonly target: SqlTarget) {}
+  /** Orders each unit's groups (with the unit and key) when it has more than maxGroups. */
+  constructor(
+    readonly target: SqlTarget,
+    readonly salt = '',
+  ) {}
   param(v: unknown, cast: string): string {
     this.params.push(v);
     return `$${this.params.length}::${cast}`;
@@ -53,7 +62,7 @@ export function statementsFor(plan: Plan, target: SqlTarget): Statement[] {
 }
 
 function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
-  const b = new Builder(target);
+  const b = new Builder(target, plan.key);
   const from = relationSql(plan.relation, b);
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
   const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b)}::text AS ${s.id}`);
@@ -62,7 +71,7 @@ function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
 }
 
 function quantileStatement(plan: Plan, q: QuantileMeasurement, target: SqlTarget): Statement {
-  const b = new Builder(target);
+  const b = new Builder(target, plan.key);
   const from = relationSql(plan.relation, b);
   const v = gridValue(`x.${quoteIdent(q.column.sql)}`, q.grid, b);
   const lo = b.param(q.grid.lo.toString(), 'bigint');
@@ -159,14 +168,16 @@ function rowBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string 
   const rn = b.fresh('_cdm_rn');
   const inner = relationSql(r.input, b);
   const m = b.param(r.maxRows, 'bigint');
-  return `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(schema.unit.sql)} ORDER BY random()) AS ${rn} FROM (${inner}) t) w WHERE ${rn} <= ${m}`;
+  return `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(schema.unit.sql)} ORDER BY ${order(b, 't')}) AS ${rn} FROM (${inner}) t) w WHERE ${rn} <= ${m}`;
 }
 
 /**
  * Each unit in at most maxGroups groups with at most perGroup rows in each (and rows with a key
  * outside a public list, or NULL, dropped first so they never use a unit's group budget). The
  * unit's groups are ranked by a salted hash of (unit, key), then the key itself, so distinct
- * groups never tie; the salt is fresh per statement.
+ * groups never tie. Any choice made from the unit's own rows keeps the stability bound, so the
+ * salt may be public: it is the plan key (the same plan picks the same groups, which keeps
+ * repeated statements of one plan consistent and lets the property test couple runs).
  */
 function groupBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string {
   const schema = analyse(r.input).schema;
@@ -177,16 +188,18 @@ function groupBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): strin
   if (!schema.unit) return restricted;
   const unit = quoteIdent(schema.unit.sql);
   const keyList = keys.map((c) => `g.${quoteIdent(c.sql)}`).join(', ');
-  const salt = b.param(randomBytes(12).toString('hex'), 'text');
+  const salt = b.param(b.salt, 'text');
   const inGroup = b.fresh('_cdm_gr');
   const groupRank = b.fresh('_cdm_gk');
   const perGroup = b.param(r.perGroup ?? r.maxRows, 'bigint');
   const maxGroups = b.param(r.maxGroups ?? 1, 'bigint');
   return `SELECT * FROM (SELECT g.*,
-            row_number() OVER (PARTITION BY g.${unit}, ${keyList} ORDER BY random()) AS ${inGroup},
+            row_number() OVER (PARTITION BY g.${unit}, ${keyList} ORDER BY ${order(b, 'g')}) AS ${inGroup},
             dense_rank() OVER (PARTITION BY g.${unit} ORDER BY md5(concat_ws(chr(31), ${salt}, g.${unit}::text, ${keys.map((c) => `g.${quoteIdent(c.sql)}::text`).join(', ')})), ${keyList}) AS ${groupRank}
           FROM (${restricted}) g) w WHERE ${inGroup} <= ${perGroup} AND ${groupRank} <= ${maxGroups}`;
 }
+
+const order = (b: Builder, alias: string) => b.target.rowOrder?.(alias) ?? 'random()';
 
 const CAST: Record<string, string> = { integer: 'numeric', float: 'float8', categorical: 'text', text: 'text', id: 'text' };
 
