@@ -120,3 +120,22 @@ describe('the memo key is the canonical plan', () => {
     assert.equal(n!.n, pairs.length, 'one charge per distinct question');
   });
 });
+
+describe('the memo key includes the data version', () => {
+  let db: DomainDatabase;
+  before(async () => {
+    db = await openDomainDatabase(census, { dataDir: 'memory://' });
+    await migrate(db);
+    await seedDomain(db, census);
+  });
+  after(async () => db?.close());
+  test('a reload of the data makes the same question a new release', async () => {
+    const caller = { id: 'vic', roles: ['analyst'] };
+    const first = await new QueryEngine(census, db).run(caller, 'adults', { aggregate: 'count', privacy: { epsilon: 0.2 } });
+    assert.equal((await new QueryEngine(census, db).run({ ...caller }, 'adults', { aggregate: 'count', privacy: { epsilon: 0.2 } })).releaseId, first.releaseId);
+    await seedDomain(db, census, { force: true });
+    const after = await new QueryEngine(census, db).run({ ...caller }, 'adults', { aggregate: 'count', privacy: { epsilon: 0.2 } });
+    assert.notEqual(after.releaseId, first.releaseId, 'answers about the old rows are not served as answers about the new ones');
+    assert.equal(after.cached, false);
+  });
+});
