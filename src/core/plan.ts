@@ -32,6 +32,8 @@ export interface QuerySpec {
   groupBy?: string[];
   aggregates: AggregateSpec[];
   privacy?: PrivacyRequest | null;
+  /** Version of each dataset's rows (by name): in the memo key, so a reload never serves old answers. */
+  dataVersions?: Record<string, string>;
 }
 
 /** A numeric column on its integer release grid: value v is released as round(v / g), clamped. */
@@ -215,7 +217,7 @@ export function buildPlan(spec: QuerySpec): Plan {
     delta: privacy.delta,
     mechanism,
   } as const;
-  return { ...base, key: canonicalKey(base) };
+  return { ...base, key: canonicalKey(base, spec.dataVersions ?? {}) };
 }
 
 function groupColumn(schema: RelationSchema, name: string): ColumnInfo {
@@ -327,7 +329,7 @@ function defaultLabel(a: AggregateSpec): string {
  * (predicates are already canonical; labels are presentation and excluded). Hashed, so long
  * IN lists never overflow an index.
  */
-function canonicalKey(p: Omit<Plan, 'key'>): string {
+function canonicalKey(p: Omit<Plan, 'key'>, versions: Record<string, string>): string {
   const rel = JSON.stringify(p.relation, (k, v) => (k === 'dataset' || k === 'table' ? (v as DatasetDeclaration).name : v));
   const text = JSON.stringify({
     v: 2,
@@ -337,6 +339,7 @@ function canonicalKey(p: Omit<Plan, 'key'>): string {
     o: p.outputs.map((o) => [o.aggregate, o.column?.name ?? null, o.uses]),
     q: p.quantiles.map((q) => [q.column.name, q.Q]),
     m: p.costs,
+    dv: p.datasets.map((d) => versions[d] ?? ''),
   });
   return `plan:${createHash('sha256').update(text).digest('base64url')}`;
 }

@@ -131,6 +131,7 @@ function normalInterval(value: number, se: number, min: number, max: number): Dp
 function binsByGroup(rows: Record<string, string | null>[], q: QuantileMeasurement, keyOf: (r: Record<string, string | null>) => string): Map<string, bigint[]> {
   const out = new Map<string, bigint[]>();
   for (const r of rows) {
+    if (r.bin == null) continue; // rows without a value (counted 0 by the statement)
     const k = keyOf(r);
     let counts = out.get(k);
     if (!counts) out.set(k, (counts = new Array<bigint>(q.bins).fill(0n)));

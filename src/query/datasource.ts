@@ -16,12 +16,21 @@ export interface DataSource {
   target(): SqlTarget;
   /** Discovers the capabilities of the datasets' tables (e.g. the verified load-time rank). */
   prepare(datasets: DatasetDeclaration[]): Promise<void>;
+  /**
+   * The version of a dataset's rows (after `prepare`): part of the memo key, so answers released
+   * before a reload are not served as answers about the new data.
+   */
+  version(ds: DatasetDeclaration): string;
   close(): Promise<void>;
 }
+
+/** A reload by another process is noticed within this time (the seeding process bumps it at once). */
+const VERSION_TTL_MS = 5_000;
 
 class SchemaDataSource implements DataSource {
   private readonly rankedTables = new Set<string>();
   private readonly checked = new Set<string>();
+  private readonly versions = new Map<string, { v: string; at: number }>();
   constructor(
     readonly kind: string,
     private readonly schema: string,
@@ -38,8 +47,19 @@ class SchemaDataSource implements DataSource {
       ranked: (ds) => this.rankedTables.has(ds.table),
     };
   }
+  version(ds: DatasetDeclaration): string {
+    return this.versions.get(ds.name)?.v ?? '';
+  }
   async prepare(datasets: DatasetDeclaration[]): Promise<void> {
     for (const ds of datasets) {
+      const known = this.versions.get(ds.name);
+      if (!known || Date.now() - known.at > VERSION_TTL_MS) {
+        const [row] = await this.run<{ v: string | null }>(
+          `SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE (SELECT fingerprint || ':' || extract(epoch FROM seeded_at)::text FROM ${quoteIdent(this.schema)}."_cdm_seed" WHERE dataset = $2) END AS v`,
+          [`${quoteIdent(this.schema)}."_cdm_seed"`, ds.name],
+        ).catch(() => [{ v: null }]);
+        this.versions.set(ds.name, { v: row?.v ?? '', at: Date.now() });
+      }
       if (this.checked.has(ds.table)) continue;
       const rows = await this.run<{ ok: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3) AS ok`,
@@ -53,6 +73,7 @@ class SchemaDataSource implements DataSource {
   reset() {
     this.rankedTables.clear();
     this.checked.clear();
+    this.versions.clear();
   }
   close(): Promise<void> {
     return this.end();

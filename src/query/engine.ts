@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/tokens.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { buildPlan, type Plan, type QuerySpec } from '../core/plan.js';
+import { datasetsOf } from '../core/relation.js';
 import type { ReleasedTable } from '../core/release.js';
 import { computeRelease } from './execute.js';
 import { emptyState, epsilonSpent } from '../dp/accountant.js';
@@ -88,7 +89,9 @@ export class QueryEngine {
 
   /** Plans and checks policy without reading data or spending budget. */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
-    const plan = planAggregate(this.domain, this.dataset(datasetName), req);
+    const ds = this.dataset(datasetName);
+    await this.data.prepare([ds]);
+    const plan = planAggregate(this.domain, ds, req, { [ds.name]: this.data.version(ds) });
     const policy = await this.policyFor(caller);
     checkPolicy(this.domain, policy, req.aggregate, plan.epsilon);
     return { plan, policy };
@@ -103,7 +106,14 @@ export class QueryEngine {
 
   /** Any plan-IR query (DP SQL, the wire protocol): one release of a table of DP values. */
   async runSpec(caller: Caller, spec: QuerySpec, kind: string, query: unknown): Promise<TableRelease> {
-    return this.execute(caller, buildPlan(spec), kind, query);
+    return this.execute(caller, await this.planSpec(spec), kind, query);
+  }
+
+  /** Plans a spec against the current data (its datasets' versions enter the memo key). */
+  async planSpec(spec: QuerySpec): Promise<Plan> {
+    const datasets = datasetsOf(spec.relation);
+    await this.data.prepare(datasets);
+    return buildPlan({ ...spec, dataVersions: Object.fromEntries(datasets.map((d) => [d.name, this.data.version(d)])) });
   }
 
   private execute(caller: Caller, plan: Plan, kind: string, query: unknown): Promise<TableRelease> {
@@ -145,7 +155,7 @@ export class QueryEngine {
         continue;
       }
       if ('spec' in item) {
-        const plan = buildPlan(item.spec);
+        const plan = await this.planSpec(item.spec);
         policy = await this.policyFor(caller);
         checkPolicy(this.domain, policy, item.kind, plan.epsilon);
         plans.set(plan.key, { dataset: plan.dataset.name, costs: plan.costs });

@@ -28,14 +28,14 @@ export function specFromRequest(domain: DomainDeclaration, ds: DatasetDeclaratio
   return { domain, relation: rel.relation, groupBy: req.aggregate === 'histogram' ? req.by! : undefined, aggregates: [aggregate], privacy: req.privacy };
 }
 
-export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration, req: AggregateRequest): Plan {
+export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration, req: AggregateRequest, dataVersions?: Record<string, string>): Plan {
   if (req.aggregate === 'histogram') {
     for (const b of req.by ?? []) {
       const c = ds.columns.find((x) => x.name === b);
       if (!c || c.type !== 'categorical') throw badInput(`"${b}" is not a categorical column of ${ds.name}.`, { field: 'by' });
     }
   }
-  return buildPlan(specFromRequest(domain, ds, req));
+  return buildPlan({ ...specFromRequest(domain, ds, req), dataVersions });
 }
 
 /** The typed `where` input (per column: eq, in, gte, lte, all ANDed) as a predicate. */

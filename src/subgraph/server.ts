@@ -1,3 +1,4 @@
+import { postgresDataSource } from '../query/datasource.js';
 import type { Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -32,6 +33,8 @@ export interface SubgraphOptions {
   host?: string;
   verifier: Verifier;
   database: DatabaseOptions;
+  /** Where the datasets' rows live when not in the state database (another PostgreSQL database). */
+  data?: { url: string; schema: string };
   seed?: boolean;
 }
 
@@ -40,7 +43,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
   try {
     await migrate(db);
     if (opts.seed) await seedDomain(db, domain);
-    const engine = new QueryEngine(domain, db);
+    const engine = new QueryEngine(domain, db, opts.data ? postgresDataSource(opts.data.url, opts.data.schema) : undefined);
     // Governance upkeep: reap releases left pending by a dead process, drop leaked scratch tables.
     const stopMaintenance = await engine.governance.startMaintenance();
     const apollo = new ApolloServer<SubgraphContext>({
@@ -73,6 +76,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections?.();
         await apollo.stop();
+        await engine.data.close();
         await db.close();
       },
     };

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
 import type { Predicate } from '../predicate.js';
 import type { Relation } from '../relation.js';
-import type { RelationSchema } from '../schema.js';
+import type { ColumnInfo, RelationSchema } from '../schema.js';
 import { analyse } from '../stability.js';
 
 /**
@@ -27,6 +26,12 @@ export interface SqlTarget {
   scratch(name: string): string;
   /** The table carries a verified per-unit random rank (1..n per unit) drawn at load. */
   ranked(ds: DatasetDeclaration): boolean;
+  /**
+   * The order in which a unit's rows are kept by a window (default `random()`). The stability
+   * argument holds for ANY order decided by the unit's own rows, so tests may fix it (e.g. a hash
+   * of the row) to compare a dataset and its neighbour under the same choices.
+   */
+  rowOrder?(alias: string): string;
 }
 
 export const RANK_COLUMN = '_cdm_rank';
@@ -35,7 +40,11 @@ export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 class Builder {
   readonly params: unknown[] = [];
   private depth = 0;
-  constructor(readonly target: SqlTarget) {}
+  /** Orders each unit's groups (with the unit and key) when it has more than maxGroups. */
+  constructor(
+    readonly target: SqlTarget,
+    readonly salt = '',
+  ) {}
   param(v: unknown, cast: string): string {
     this.params.push(v);
     return `$${this.params.length}::${cast}`;
@@ -53,42 +62,74 @@ export function statementsFor(plan: Plan, target: SqlTarget): Statement[] {
 }
 
 function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
-  const b = new Builder(target);
-  const from = relationSql(plan.relation, b);
+  const b = new Builder(target, plan.key);
+  const { from, filter } = scanOf(plan, b);
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
-  const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b)}::text AS ${s.id}`);
+  const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b, filter)}::text AS ${s.id}`);
   const group = plan.groupBy.length ? ` GROUP BY ${plan.groupBy.map((_, i) => `k${i}`).join(', ')}` : '';
   return { id: 'stats', sql: `SELECT ${[...keys, ...cols].join(', ')} FROM (${from}) x${group}`, params: b.params };
 }
 
 function quantileStatement(plan: Plan, q: QuantileMeasurement, target: SqlTarget): Statement {
-  const b = new Builder(target);
-  const from = relationSql(plan.relation, b);
+  const b = new Builder(target, plan.key);
+  const { from, filter } = scanOf(plan, b);
   const v = gridValue(`x.${quoteIdent(q.column.sql)}`, q.grid, b);
   const lo = b.param(q.grid.lo.toString(), 'bigint');
   const w = b.param(q.binWidth.toString(), 'bigint');
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
   const groupKeys = plan.groupBy.map((_, i) => `k${i}`);
+  const present = `x.${quoteIdent(q.column.sql)} IS NOT NULL`;
   return {
     id: q.id,
-    sql: `SELECT ${[...keys, `((${v} - ${lo}) / ${w})::int AS bin`, 'count(*)::text AS n'].join(', ')} FROM (${from}) x
-          WHERE x.${quoteIdent(q.column.sql)} IS NOT NULL GROUP BY ${[...groupKeys, 'bin'].join(', ')}`,
+    sql: `SELECT ${[...keys, `((${v} - ${lo}) / ${w})::int AS bin`, `count(*) FILTER (WHERE ${present} AND ${filter})::text AS n`].join(', ')} FROM (${from}) x
+          GROUP BY ${[...groupKeys, 'bin'].join(', ')}`,
     params: b.params,
   };
 }
 
-function statisticSql(s: Statistic, schema: RelationSchema, b: Builder): string {
-  if (s.kind === 'units') return schema.unit ? `count(DISTINCT x.${quoteIdent(schema.unit.sql)})` : 'count(*)';
-  if (s.kind === 'count') return s.column ? `count(x.${quoteIdent(s.column.sql)})` : 'count(*)';
+/**
+ * The rows a plan's aggregates scan, and the caller's filter when it can be applied INSIDE the
+ * aggregates (FILTER clauses) rather than before them: then the statement reads the same rows
+ * whatever the filter matches, so its running time says nothing about how many rows match (a
+ * timing side channel). That holds when the bound does not depend on the filter's result: rows
+ * of row-level datasets, and the load-time rank (rank <= m is decided before the filter, exactly
+ * as the ranked bound below does). Otherwise the filter runs before the per-query window.
+ */
+function scanOf(plan: Plan, b: Builder): { from: string; filter: string } {
+  const r = plan.relation;
+  if (r.op === 'bound') {
+    const base = r.input.op === 'filter' ? r.input.input : r.input;
+    const unit = plan.schema.unit;
+    if (base.op === 'source' && (!unit || (!r.by && b.target.ranked(base.dataset)))) {
+      const schema = analyse(base).schema;
+      const conds: string[] = [];
+      if (unit) conds.push(`${RANK_COLUMN} <= ${b.param(r.maxRows, 'bigint')}`);
+      if (r.by) conds.push(...keyRestriction(r.by.map((k) => schema.columns.get(k)!), '', b));
+      const filter = r.input.op === 'filter' ? predicateSql(r.input.predicate, schema, b) : 'TRUE';
+      return { from: `SELECT * FROM ${b.target.table(base.dataset)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''}`, filter };
+    }
+  }
+  return { from: relationSql(r, b), filter: 'TRUE' };
+}
+
+/** Rows whose grouping keys are NULL or outside a public list never reach a group. */
+function keyRestriction(keys: ColumnInfo[], alias: string, b: Builder): string[] {
+  return keys.map((c) => (c.categories && c.type === 'categorical' ? `${alias}${quoteIdent(c.sql)}::text = ANY(${b.param(c.categories, 'text[]')})` : `${alias}${quoteIdent(c.sql)} IS NOT NULL`));
+}
+
+function statisticSql(s: Statistic, schema: RelationSchema, b: Builder, filter: string): string {
+  const only = filter === 'TRUE' ? '' : ` FILTER (WHERE ${filter})`;
+  if (s.kind === 'units') return schema.unit ? `count(DISTINCT x.${quoteIdent(schema.unit.sql)})${only}` : `count(*)${only}`;
+  if (s.kind === 'count') return s.column ? `count(x.${quoteIdent(s.column.sql)})${only}` : `count(*)${only}`;
   const grid = s.grid!;
   const v = gridValue(`x.${quoteIdent(s.column!.sql)}`, grid, b);
-  if (s.kind === 'sum') return `coalesce(sum(${v}), 0)`;
+  if (s.kind === 'sum') return `coalesce(sum(${v})${only}, 0)`;
   const mid = b.param(grid.mid.toString(), 'bigint');
-  if (s.kind === 'centredSum') return `coalesce(sum(${v} - ${mid}), 0)`;
+  if (s.kind === 'centredSum') return `coalesce(sum(${v} - ${mid})${only}, 0)`;
   // Exact integer arithmetic either way: bigint products while (v - mid)^2 fits, numeric beyond.
   const r = grid.hi - grid.mid > grid.mid - grid.lo ? grid.hi - grid.mid : grid.mid - grid.lo;
   const d = r < 3_000_000_000n ? `(${v} - ${mid})` : `(${v} - ${mid})::numeric`;
-  return `coalesce(sum(${d} * ${d}), 0)`;
+  return `coalesce(sum(${d} * ${d})${only}, 0)`;
 }
 
 /**
@@ -159,34 +200,38 @@ function rowBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string 
   const rn = b.fresh('_cdm_rn');
   const inner = relationSql(r.input, b);
   const m = b.param(r.maxRows, 'bigint');
-  return `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(schema.unit.sql)} ORDER BY random()) AS ${rn} FROM (${inner}) t) w WHERE ${rn} <= ${m}`;
+  return `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(schema.unit.sql)} ORDER BY ${order(b, 't')}) AS ${rn} FROM (${inner}) t) w WHERE ${rn} <= ${m}`;
 }
 
 /**
  * Each unit in at most maxGroups groups with at most perGroup rows in each (and rows with a key
  * outside a public list, or NULL, dropped first so they never use a unit's group budget). The
  * unit's groups are ranked by a salted hash of (unit, key), then the key itself, so distinct
- * groups never tie; the salt is fresh per statement.
+ * groups never tie. Any choice made from the unit's own rows keeps the stability bound, so the
+ * salt may be public: it is the plan key (the same plan picks the same groups, which keeps
+ * repeated statements of one plan consistent and lets the property test couple runs).
  */
 function groupBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string {
   const schema = analyse(r.input).schema;
   const keys = r.by!.map((k) => schema.columns.get(k)!);
-  const restrict = keys.map((c) => (c.categories && c.type === 'categorical' ? `t.${quoteIdent(c.sql)}::text = ANY(${b.param(c.categories, 'text[]')})` : `t.${quoteIdent(c.sql)} IS NOT NULL`));
+  const restrict = keyRestriction(keys, 't.', b);
   const inner = relationSql(r.input, b);
   const restricted = `SELECT * FROM (${inner}) t WHERE ${restrict.join(' AND ')}`;
   if (!schema.unit) return restricted;
   const unit = quoteIdent(schema.unit.sql);
   const keyList = keys.map((c) => `g.${quoteIdent(c.sql)}`).join(', ');
-  const salt = b.param(randomBytes(12).toString('hex'), 'text');
+  const salt = b.param(b.salt, 'text');
   const inGroup = b.fresh('_cdm_gr');
   const groupRank = b.fresh('_cdm_gk');
   const perGroup = b.param(r.perGroup ?? r.maxRows, 'bigint');
   const maxGroups = b.param(r.maxGroups ?? 1, 'bigint');
   return `SELECT * FROM (SELECT g.*,
-            row_number() OVER (PARTITION BY g.${unit}, ${keyList} ORDER BY random()) AS ${inGroup},
+            row_number() OVER (PARTITION BY g.${unit}, ${keyList} ORDER BY ${order(b, 'g')}) AS ${inGroup},
             dense_rank() OVER (PARTITION BY g.${unit} ORDER BY md5(concat_ws(chr(31), ${salt}, g.${unit}::text, ${keys.map((c) => `g.${quoteIdent(c.sql)}::text`).join(', ')})), ${keyList}) AS ${groupRank}
           FROM (${restricted}) g) w WHERE ${inGroup} <= ${perGroup} AND ${groupRank} <= ${maxGroups}`;
 }
+
+const order = (b: Builder, alias: string) => b.target.rowOrder?.(alias) ?? 'random()';
 
 const CAST: Record<string, string> = { integer: 'numeric', float: 'float8', categorical: 'text', text: 'text', id: 'text' };
 
