@@ -5,7 +5,8 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { documentLimitsPlugin, MAX_TOKENS } from '../src/limits.js';
+import { MAX_TOKENS, operationResolutionPlugin } from '../src/limits.js';
+import { localIntrospectionPlugin } from '../src/introspection.js';
 
 /**
  * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
@@ -52,7 +53,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: MAX_TOKENS },
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), documentLimitsPlugin()],
+    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), operationResolutionPlugin(), localIntrospectionPlugin()],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ApolloServer, type BaseContext, HeaderMap } from '@apollo/server';
+import { checkDocumentText } from './limits.js';
 
 /**
  * A small node:http front for Apollo Server (what startStandaloneServer does, plus our routes):
@@ -56,6 +57,13 @@ export function createHttpServer<C extends BaseContext>(opts: HttpOptions<C>): S
         res.end(JSON.stringify({ errors: [{ message: 'Malformed JSON body.', extensions: { code: 'BAD_REQUEST' } }] }));
         return;
       }
+    }
+    // Work limits before Apollo parses and validates (src/limits.ts): QUERY_TOO_COMPLEX, 400.
+    const tooComplex = checkDocumentText(req.method === 'GET' ? url.searchParams.get('query') : (parsed as { query?: unknown } | null)?.query);
+    if (tooComplex) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: tooComplex.message, extensions: { code: tooComplex.extensions.code } }] }));
+      return;
     }
     const result = await opts.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body: parsed },

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode } from './errors.js';
 
 /**
@@ -40,7 +40,7 @@ export const LIMITS: DocumentLimits = {
 };
 
 /** Parse bound handed to Apollo (`parseOptions.maxTokens`): a document is refused while it is read. */
-export const MAX_TOKENS = 20_000;
+export const MAX_TOKENS = 50_000;
 
 /** What a selection set (or a fragment) contributes, relative to where it is used. */
 interface Summary {
@@ -184,20 +184,34 @@ export const tooComplex = (message: string) =>
   new GraphQLError(message, { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, http: { status: 400 } } });
 
 /**
- * Apollo plugin for the gateway and every subgraph. The limits run at `validationDidStart`, i.e.
- * after parsing and before graphql's validation rules (some of which follow fragment spreads), so a
- * bomb never reaches them, and the client gets QUERY_TOO_COMPLEX (a validation rule's own code
- * would be replaced by GRAPHQL_VALIDATION_FAILED). An operationName that names no operation of the
- * document is the client's error (400), also at the gateway, whose executor would otherwise fail.
+ * The check at the HTTP front of the gateway and every subgraph (src/http.ts), before Apollo sees
+ * the request: Apollo runs graphql's validation rules (some quadratic in a selection set's size,
+ * some following every fragment spread) before any plugin could refuse, and replaces a validation
+ * rule's own code by GRAPHQL_VALIDATION_FAILED. Here the document is parsed once more (bounded by
+ * MAX_TOKENS, linear) and measured; a refusal is a 400 with QUERY_TOO_COMPLEX. Documents that do
+ * not parse are left to Apollo, which answers GRAPHQL_PARSE_FAILED.
  */
-export function documentLimitsPlugin<C extends BaseContext>(limits: DocumentLimits = LIMITS): ApolloServerPlugin<C> {
+export function checkDocumentText(query: unknown, limits: DocumentLimits = LIMITS): GraphQLError | undefined {
+  if (typeof query !== 'string') return undefined;
+  let document: DocumentNode;
+  try {
+    document = parse(query, { maxTokens: MAX_TOKENS, noLocation: true });
+  } catch (e) {
+    return /contains more than \d+ tokens/.test((e as Error).message) ? tooComplex(`The document has more than ${MAX_TOKENS} tokens.`) : undefined;
+  }
+  const exceeded = exceededLimit(document, limits);
+  return exceeded ? tooComplex(exceeded) : undefined;
+}
+
+/**
+ * An operationName that names no operation of the document (or none given for a document with
+ * several) is the client's error (400), also at the gateway, whose executor would otherwise fail
+ * with an internal error.
+ */
+export function operationResolutionPlugin<C extends BaseContext>(): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
       return {
-        async validationDidStart(rc) {
-          const exceeded = rc.document && exceededLimit(rc.document, limits);
-          if (exceeded) throw tooComplex(exceeded);
-        },
         async didResolveOperation(rc) {
           if (rc.operation) return;
           const name = rc.request.operationName;
