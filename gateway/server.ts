@@ -5,7 +5,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { MAX_TOKENS, operationResolutionPlugin } from '../src/limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
 import { localIntrospectionPlugin } from '../src/introspection.js';
 
 /**
@@ -53,7 +53,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: MAX_TOKENS },
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), operationResolutionPlugin(), localIntrospectionPlugin()],
+    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), requestInputsPlugin(), localIntrospectionPlugin()],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({

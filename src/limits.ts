@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { GraphQLError, Kind, parse, visit, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode } from './errors.js';
 
 /**
@@ -204,15 +204,47 @@ export function checkDocumentText(query: unknown, limits: DocumentLimits = LIMIT
 }
 
 /**
- * An operationName that names no operation of the document (or none given for a document with
- * several) is the client's error (400), also at the gateway, whose executor would otherwise fail
- * with an internal error.
+ * Inputs no field can use, refused for every field at once before any resolver or charge:
+ * - a number that is not finite: a literal such as `1e400` (graphql-js parses it to Infinity) or a
+ *   JSON variable JSON.parse turned into Infinity (the gateway would forward it as `null`);
+ * - a string with a NUL character: PostgreSQL text cannot hold one, so it could only fail later,
+ *   inside the database, as an internal error.
  */
-export function operationResolutionPlugin<C extends BaseContext>(): ApolloServerPlugin<C> {
+export function invalidInput(document: DocumentNode, variables: Record<string, unknown> | undefined): string | undefined {
+  let found: string | undefined;
+  const number = (raw: string) => {
+    if (!Number.isFinite(Number(raw))) found ??= `${raw} is not a finite number.`;
+  };
+  visit(document, {
+    FloatValue: (node) => number(node.value),
+    IntValue: (node) => number(node.value),
+    StringValue: (node) => {
+      if (node.value.includes('\u0000')) found ??= 'Strings may not contain NUL characters.';
+    },
+  });
+  if (found) return found;
+  const stack: unknown[] = [variables];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number' && !Number.isFinite(v)) return `${v} is not a finite number.`;
+    if (typeof v === 'string' && v.includes('\u0000')) return 'Strings may not contain NUL characters.';
+    if (v && typeof v === 'object') for (const x of Object.values(v)) stack.push(x);
+  }
+  return undefined;
+}
+
+/**
+ * Request inputs the client got wrong, refused as a whole with 400 before anything runs: numbers
+ * that are not finite, strings with NUL characters, and an operationName that names no operation of the document (or none for a
+ * document with several), which the gateway's executor would otherwise fail on internally.
+ */
+export function requestInputsPlugin<C extends BaseContext>(): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation(rc) {
+          const bad = invalidInput(rc.document, rc.request.variables);
+          if (bad) throw new GraphQLError(bad, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
           if (rc.operation) return;
           const name = rc.request.operationName;
           throw new GraphQLError(name ? `No operation named "${name}" in the document.` : 'The document has several operations: name one with operationName.', {

@@ -12,6 +12,7 @@ import { keySelection } from '../dp/selection.js';
 import { badInput } from '../errors.js';
 import { compileWhere, type Filter } from './filters.js';
 import type { AggregateKind, AggregateRequest, MechanismChoice } from './types.js';
+import { validatePrivacyInput } from './privacy-input.js';
 
 /**
  * Planning: every DP question becomes a Plan whose sensitivity and privacy cost are known before
@@ -109,6 +110,7 @@ export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration,
   // 2020), so those histograms count at most one row per (unit, key).
   const bounding = needsKeySelection ? { ...boundingOf(ds, true), perGroup: 1 } : boundingOf(ds, by.length > 0);
   const grid = column ? gridOf(column) : undefined;
+  validatePrivacyInput(req.privacy, { aggregate, keySelection: needsKeySelection, defaultDelta: domain.policy.defaultDelta, defaultEpsilon: domain.policy.defaultEpsilon });
   const privacy = resolvePrivacy(domain, req, aggregate);
 
   const base = { domain: domain.name, dataset: ds, aggregate, column, grid, by, filters, bounding };

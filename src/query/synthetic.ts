@@ -10,6 +10,7 @@ import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.
 import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
 import { boundingOf } from './plan.js';
 import type { PrivacyRequest } from './types.js';
+import { validatePrivacyInput } from './privacy-input.js';
 
 /**
  * DP synthetic data for a sensitive dataset (SPEC section 5): the public discretisation of its
@@ -167,6 +168,7 @@ export class SyntheticService {
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
     const policy = await this.policyFor(caller);
+    validatePrivacyInput(privacy, { aggregate: 'synthetic', defaultDelta: this.domain.policy.defaultDelta, defaultEpsilon: Math.min(1, policy.maxEpsilonPerQuery) });
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
     const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))

@@ -5,7 +5,7 @@ import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { formatClientError } from '../errors.js';
 import { createHttpServer, listen } from '../http.js';
-import { MAX_TOKENS, operationResolutionPlugin } from '../limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../limits.js';
 import { QueryEngine } from '../query/engine.js';
 import { seedDomain } from '../seed/seed.js';
 import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
@@ -48,7 +48,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       stopOnTerminationSignals: false,
       parseOptions: { maxTokens: MAX_TOKENS },
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationResolutionPlugin(), operationCostPlugin(domain)],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), requestInputsPlugin(), operationCostPlugin(domain)],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({
