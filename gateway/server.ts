@@ -7,6 +7,8 @@ import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
 import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
 import { localIntrospectionPlugin } from '../src/introspection.js';
+import { PLANNER_CONFIG } from '../src/limits.js';
+import { subgraphFetcher } from './subgraph-fetch.js';
 
 /**
  * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
@@ -44,7 +46,8 @@ export interface GatewayHandle {
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url }),
+    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url, fetcher: subgraphFetcher() }),
+    queryPlannerConfig: PLANNER_CONFIG,
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,

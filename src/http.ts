@@ -17,14 +17,25 @@ export interface HttpOptions<C extends BaseContext> {
   maxBodyBytes?: number;
 }
 
+/**
+ * Idle keep-alive sockets are kept this long (CDM_KEEPALIVE_TIMEOUT_MS, default 65 s; Node's default
+ * is 5 s). The gateway's client (gateway/subgraph-fetch.ts) follows the `Keep-Alive: timeout` hint
+ * this sends and closes its idle sockets first, so it never reuses a socket the server is closing.
+ * headersTimeout must exceed it (Node's rule), else idle sockets would be cut by that timer.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = Number(process.env.CDM_KEEPALIVE_TIMEOUT_MS ?? 65_000);
+
 export function createHttpServer<C extends BaseContext>(opts: HttpOptions<C>): Server {
   const maxBody = opts.maxBodyBytes ?? 1_000_000;
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ message: 'Internal error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }));
     });
   });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+  return server;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');

@@ -42,6 +42,14 @@ export const LIMITS: DocumentLimits = {
 /** Parse bound handed to Apollo (`parseOptions.maxTokens`): a document is refused while it is read. */
 export const MAX_TOKENS = 50_000;
 
+/**
+ * Query planning at the gateway is a search over which subgraph serves each selection; with shared
+ * (`@shareable`) fields such as `me` repeated under many aliases, the number of candidate plans
+ * grows with the product of the options. The planner stops at `maxEvaluatedPlans` (Apollo's
+ * default is 10,000) and keeps the best plan found so far; plans are cached per query text.
+ */
+export const PLANNER_CONFIG = { debug: { maxEvaluatedPlans: Number(process.env.CDM_MAX_EVALUATED_PLANS ?? 64) } };
+
 /** What a selection set (or a fragment) contributes, relative to where it is used. */
 interface Summary {
   /** Deepest path that does not enter introspection. */
