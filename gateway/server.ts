@@ -5,7 +5,10 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { queryLimitsRule } from '../src/limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
+import { localIntrospectionPlugin } from '../src/introspection.js';
+import { PLANNER_CONFIG } from '../src/limits.js';
+import { subgraphFetcher } from './subgraph-fetch.js';
 
 /**
  * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
@@ -43,7 +46,8 @@ export interface GatewayHandle {
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url }),
+    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url, fetcher: subgraphFetcher() }),
+    queryPlannerConfig: PLANNER_CONFIG,
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -51,8 +55,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     includeStacktraceInErrorResponses: false,
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
-    validationRules: [queryLimitsRule()],
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],
+    parseOptions: { maxTokens: MAX_TOKENS },
+    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), requestInputsPlugin(), localIntrospectionPlugin()],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({
@@ -85,7 +89,7 @@ function exportProxy(opts: GatewayOptions): Route {
     const m = /^\/export\/([a-z][a-zA-Z0-9]*)\/([a-zA-Z][a-zA-Z0-9]*)\.csv$/.exec(url.pathname);
     if (!m || req.method !== 'GET') return false;
     const json = (status: number, code: string, message: string) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
       res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
       return true;
     };

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, mintDevToken } from '../auth/tokens.js';
+import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, maxLifetimeFromEnv, mintDevToken } from '../auth/tokens.js';
 import { compose, writeComposition } from '../compose.js';
 import { demoDomain, demoDomains } from '../domain/registry.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -101,9 +101,9 @@ program
   .description('mint a development token (HS256, local dev secret)')
   .requiredOption('--sub <id>', 'subject (principal id)')
   .option('--role <role...>', 'analyst, admin or admin:<domain>', ['analyst'])
-  .option('--expires <duration>', 'lifetime, e.g. 12h, 7d', '12h')
+  .option('--expires <duration>', 'lifetime, e.g. 12h (at most CDM_MAX_TOKEN_LIFETIME, default 24h)', '12h')
   .action(async (o: { sub: string; role: string[]; expires: string }) => {
-    console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires }));
+    console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires, maxLifetimeSeconds: maxLifetimeFromEnv() }));
   });
 
 const audit = program.command('audit').description('audit log tools');

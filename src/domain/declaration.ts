@@ -112,6 +112,8 @@ export const DomainSchema = z
       defaultDelta: z.number().min(0).lt(1),
       allowedAggregates: z.array(z.string()).optional(),
       rateLimitPerMinute: z.number().int().positive().optional(),
+      /** Roles whose tokens may query this domain (besides its admins); default ["analyst"] (src/auth/authorise.ts). */
+      queryRoles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/)).min(1).optional(),
     }),
     datasets: z.array(DatasetSchema).min(1),
   })

@@ -1,4 +1,5 @@
 import type { Caller } from '../auth/tokens.js';
+import { authoriseQuery } from '../auth/authorise.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { buildPlan, type Plan, type QuerySpec } from '../core/plan.js';
 import { datasetsOf } from '../core/relation.js';
@@ -82,6 +83,7 @@ export class QueryEngine {
 
   /** The caller's effective policy, after checking they are not revoked (once per request). */
   policyFor(caller: Caller): Promise<EffectivePolicy> {
+    authoriseQuery(caller, this.domain);
     const s = this.scope(caller);
     s.policy ??= this.policies.forCaller(caller);
     return s.policy;

@@ -14,6 +14,7 @@ import { analyse } from '../core/stability.js';
 import { checkPolicy, ReleaseLifecycle } from './lifecycle.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import type { PrivacyRequest } from './types.js';
+import { validatePrivacyInput } from '../core/privacy-input.js';
 
 /**
  * DP synthetic data for a sensitive dataset (SPEC section 5): the public discretisation of its
@@ -208,6 +209,7 @@ export class SyntheticService {
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
     const policy = await this.policyFor(caller);
+    validatePrivacyInput(privacy, { aggregate: 'synthetic', defaultDelta: this.domain.policy.defaultDelta, defaultEpsilon: Math.min(1, policy.maxEpsilonPerQuery) });
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
     const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))

@@ -4,6 +4,7 @@ import type { DpValue } from '../query/release.js';
 import type { AggregateKind, AggregateRequest, PrivacyRequest, WhereInput } from '../query/types.js';
 import { itemPrivacy, parseDpSql } from '../query/dpsql.js';
 import { isAdminOf } from '../auth/tokens.js';
+import { authoriseQuery } from '../auth/authorise.js';
 import { adminResolvers } from './admin.js';
 import type { SubgraphContext } from './context.js';
 import { badInput } from '../errors.js';
@@ -39,8 +40,10 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
         ? {
             budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller),
             sql: (_: unknown, a: { query: string; privacy?: PrivacyRequest }, ctx: SubgraphContext) => runDpSql(domain, a.query, a.privacy, ctx),
-            syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) =>
-              ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined),
+            syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) => {
+              authoriseQuery(ctx.caller, domain);
+              return ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined);
+            },
           }
         : {}),
     },

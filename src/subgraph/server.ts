@@ -6,7 +6,7 @@ import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { formatClientError } from '../errors.js';
 import { createHttpServer, listen } from '../http.js';
-import { queryLimitsRule } from '../limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../limits.js';
 import { QueryEngine } from '../query/engine.js';
 import { seedDomain } from '../seed/seed.js';
 import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
@@ -51,9 +51,9 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
       includeStacktraceInErrorResponses: false,
       stopOnTerminationSignals: false,
-      validationRules: [queryLimitsRule()],
+      parseOptions: { maxTokens: MAX_TOKENS },
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain)],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), requestInputsPlugin(), operationCostPlugin(domain)],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({
