@@ -124,8 +124,13 @@ function relationSql(r: Relation, b: Builder): string {
       const left = schema.columns.get(r.leftKey)!;
       const right = r.table.columns.find((c) => c.name === r.rightKey)!;
       const extra = r.table.columns.map((c) => `p.${quoteIdent(c.sql ?? c.name)} AS ${quoteIdent(`${r.table.table}__${c.sql ?? c.name}`)}`);
+      // The stability constant is the declared multiplicity k: the public side keeps at most k
+      // rows per key value, so k holds by construction whatever the public table holds.
+      const key = `p0.${quoteIdent(right.sql ?? right.name)}::text`;
+      const pn = b.fresh('_cdm_pk');
+      const pub = `SELECT * FROM (SELECT p0.*, row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) AS ${pn} FROM ${b.target.table(r.table)} p0) p1 WHERE ${pn} <= ${b.param(r.multiplicity, 'bigint')}`;
       return `SELECT l.*, ${extra.join(', ')} FROM (${relationSql(r.input, b)}) l
-              JOIN ${b.target.table(r.table)} p ON l.${quoteIdent(left.sql)}::text = p.${quoteIdent(right.sql ?? right.name)}::text`;
+              JOIN (${pub}) p ON l.${quoteIdent(left.sql)}::text = p.${quoteIdent(right.sql ?? right.name)}::text`;
     }
     case 'joinOnUnit': {
       const ls = analyse(r.left).schema;

@@ -1,0 +1,162 @@
+import type { DomainDeclaration } from '../domain/declaration.js';
+import type { AggregateSpec, QuerySpec } from '../core/plan.js';
+import { and, not, TRUE, type Predicate } from '../core/predicate.js';
+import type { PrivacyRequest } from '../core/privacy.js';
+import { exprOf, type Expr, type ExprContext } from './expr.js';
+import { loc, parseStatement, refuse, tag, type Node } from './parse.js';
+import { fromClause, resolveColumn, subqueryScope, type CompileContext, type Scope } from './scope.js';
+import { constant, predicateOf } from './where.js';
+
+/**
+ * A DP SQL statement compiled to ONE plan-IR QuerySpec (so one plan, one charge, one release)
+ * plus the post-processing that turns the released table into the statement's answer (select
+ * expressions, HAVING, ORDER BY, LIMIT/OFFSET: all free).
+ */
+export interface OutputColumn {
+  name: string;
+  expr: Expr;
+}
+export interface CompiledSql {
+  spec: QuerySpec;
+  /** Relation column names of GROUP BY, in order. */
+  groupBy: string[];
+  outputs: OutputColumn[];
+  having?: Expr;
+  orderBy: { expr: Expr; desc: boolean; nullsFirst: boolean }[];
+  limit?: number;
+  offset: number;
+  /** The statement, whitespace-normalised (for the ledger). */
+  normalized: string;
+}
+
+export const MAX_LIMIT = 1_000_000;
+
+export function compileSql(domain: DomainDeclaration, sql: string, privacy?: PrivacyRequest | null): CompiledSql {
+  const s = parseStatement(sql);
+  const first = s.targetList?.[0]?.ResTarget?.location ?? 0;
+  if (s.op && s.op !== 'SETOP_NONE') refuse(`${String(s.op).replace('SETOP_', '')} (set operations) cannot be bounded: each part is its own query`, loc(s.larg?.targetList?.[0]) ?? 0, String(s.op).replace('SETOP_', ''));
+  if (s.valuesLists) refuse('VALUES is not a DP query', 0, 'VALUES');
+  if (s.intoClause) refuse('SELECT INTO writes a table', first, 'INTO');
+  if (s.lockingClause) refuse('FOR UPDATE/SHARE is not supported', first, 'FOR UPDATE');
+  if (s.windowClause) refuse('window functions cannot be bounded', first, 'WINDOW');
+  if (s.distinctClause) refuse('SELECT DISTINCT releases row values: use GROUP BY with an aggregate', first, 'DISTINCT');
+
+  const ctx: CompileContext = { domain, ctes: new Map(), where: (w, scope) => scope.rel.filter(predicateOf(w, scope)) };
+  for (const c of (s.withClause?.ctes ?? []) as Node[]) {
+    const cte = c.CommonTableExpr;
+    if (s.withClause.recursive) refuse('WITH RECURSIVE cannot be bounded', cte.location, 'WITH RECURSIVE');
+    if (cte.aliascolnames) refuse('column lists on a CTE are not supported: rename in its SELECT', cte.location, 'CTE');
+    if (tag(cte.ctequery) !== 'SelectStmt') refuse('a CTE may only be a SELECT that filters, projects or renames', cte.location, 'CTE');
+    const name = String(cte.ctename).toLowerCase();
+    // Each reference compiles the CTE anew (it is a view over the same rows, not a second copy).
+    ctx.ctes.set(name, (alias) => subqueryScope(cte.ctequery.SelectStmt, ctx, alias));
+  }
+
+  const scope = fromClause(s.fromClause, ctx, first);
+  const groupBy = groupColumns(s, scope);
+  const aggregates: AggregateSpec[] = [];
+  const ectx: ExprContext = { scope, groupBy, aggregates };
+  const outputs: OutputColumn[] = [];
+  for (const t of (s.targetList ?? []) as Node[]) {
+    const rt = t.ResTarget;
+    if (tag(rt.val) === 'ColumnRef' && (rt.val.ColumnRef.fields as Node[]).some((f) => f.A_Star)) refuse('SELECT * releases rows: select aggregates', rt.location, '*');
+    outputs.push({ name: String(rt.name ?? defaultName(rt.val)), expr: exprOf(rt.val, ectx) });
+  }
+  if (outputs.length === 0) refuse('select at least one aggregate', first, 'SELECT');
+  ectx.aliases = new Map(outputs.map((o) => [o.name.toLowerCase(), o.expr]));
+  const having = s.havingClause ? exprOf(s.havingClause, ectx) : undefined;
+  const orderBy = ((s.sortClause ?? []) as Node[]).map((o) => {
+    const sb = o.SortBy;
+    if (sb.useOp) refuse('ORDER BY ... USING is not supported', sb.location, 'USING');
+    const expr = positional(sb.node, outputs) ?? exprOf(sb.node, ectx);
+    const desc = sb.sortby_dir === 'SORTBY_DESC';
+    return { expr, desc, nullsFirst: sb.sortby_nulls === 'SORTBY_NULLS_DEFAULT' ? desc : sb.sortby_nulls === 'SORTBY_NULLS_FIRST' };
+  });
+  if (aggregates.length === 0) refuse('select at least one aggregate (COUNT, SUM, AVG, ...): row values are never released', first, 'SELECT');
+  if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH ... WITH TIES is not supported', first, 'WITH TIES');
+
+  const spec: QuerySpec = { domain, relation: withPresence(scope, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates, privacy };
+  return {
+    spec,
+    groupBy,
+    outputs,
+    having,
+    orderBy,
+    limit: s.limitCount ? count(s.limitCount, 'LIMIT') : undefined,
+    offset: s.limitOffset ? (count(s.limitOffset, 'OFFSET') ?? 0) : 0,
+    normalized: sql.replace(/\s+/g, ' ').trim().replace(/;$/, ''),
+  };
+}
+
+/**
+ * The WHERE filter, plus "the column is present" when every aggregate reads the same numeric
+ * column (SQL's SUM/AVG ignore NULLs; bounding then spends a unit's row budget on rows that count).
+ * This is exactly the typed GraphQL field's relation, so both share a plan key and a release.
+ */
+function withPresence(scope: Scope, s: Node, ctx: CompileContext, aggregates: AggregateSpec[]) {
+  const where: Predicate = s.whereClause ? predicateOf(s.whereClause, scope) : TRUE;
+  const numeric = new Set(aggregates.filter((a) => a.kind !== 'count' && a.kind !== 'countDistinct').map((a) => a.column!));
+  const onlyNumeric = numeric.size === 1 && aggregates.every((a) => a.kind !== 'count' && a.kind !== 'countDistinct');
+  const present: Predicate = onlyNumeric ? not({ op: 'isNull', column: [...numeric][0]! }) : TRUE;
+  void ctx;
+  return scope.rel.filter(and(where, present));
+}
+
+function groupColumns(s: Node, scope: Scope): string[] {
+  const out: string[] = [];
+  for (const g of (s.groupClause ?? []) as Node[]) {
+    let node = g;
+    if (tag(g) === 'A_Const' && g.A_Const.ival) {
+      const i = Number(g.A_Const.ival.ival ?? 0);
+      const t = s.targetList?.[i - 1]?.ResTarget;
+      if (!t) refuse(`GROUP BY position ${i} is not in the select list`, g.A_Const.location, 'GROUP BY');
+      node = t.val;
+    } else if (tag(g) === 'ColumnRef') {
+      const fields = g.ColumnRef.fields as Node[];
+      const alias = fields.length === 1 && fields[0]!.String ? String(fields[0]!.String.sval).toLowerCase() : undefined;
+      const t = alias ? ((s.targetList ?? []) as Node[]).find((x) => String(x.ResTarget.name ?? '').toLowerCase() === alias && tag(x.ResTarget.val) === 'ColumnRef') : undefined;
+      const inScope = (() => {
+        try {
+          resolveColumn(scope, g.ColumnRef);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      if (t && !inScope) node = t.ResTarget.val;
+    }
+    if (tag(node) === 'GroupingSet') refuse('GROUPING SETS / ROLLUP / CUBE are not supported', loc(node), 'GROUPING SETS');
+    if (tag(node) !== 'ColumnRef') refuse('GROUP BY takes declared columns (or select-list positions)', loc(node), 'GROUP BY');
+    const c = resolveColumn(scope, node.ColumnRef);
+    if (!out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
+function positional(n: Node, outputs: OutputColumn[]): Expr | undefined {
+  if (tag(n) !== 'A_Const' || !n.A_Const.ival) return undefined;
+  const i = Number(n.A_Const.ival.ival ?? 0);
+  if (!(i >= 1 && i <= outputs.length)) refuse(`ORDER BY position ${i} is not in the select list`, n.A_Const.location, 'ORDER BY');
+  return outputs[i - 1]!.expr;
+}
+
+function count(n: Node, what: string): number | undefined {
+  if (tag(n) === 'A_Const' && n.A_Const.isnull) return undefined;
+  const v = constant(n);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_LIMIT) refuse(`${what} takes an integer from 0 to ${MAX_LIMIT}`, loc(n), what);
+  return v;
+}
+
+/** PostgreSQL's default output names: the column, or the function's name. */
+function defaultName(n: Node): string {
+  switch (tag(n)) {
+    case 'ColumnRef':
+      return String((n.ColumnRef.fields as Node[]).at(-1)!.String?.sval ?? '?');
+    case 'FuncCall':
+      return String((n.FuncCall.funcname as Node[]).at(-1)!.String.sval);
+    case 'TypeCast':
+      return defaultName(n.TypeCast.arg);
+    default:
+      return '?column?';
+  }
+}
