@@ -1,11 +1,12 @@
 import type { DomainDeclaration } from '../domain/declaration.js';
-import type { AggregateSpec, QuerySpec } from '../core/plan.js';
+import { MAX_GROUP_COLUMNS, type AggregateSpec, type QuerySpec } from '../core/plan.js';
 import { and, not, TRUE, type Predicate } from '../core/predicate.js';
 import type { PrivacyRequest } from '../core/privacy.js';
 import { exprOf, type Expr, type ExprContext } from './expr.js';
 import { loc, parseStatement, refuse, tag, type Node } from './parse.js';
 import { fromClause, resolveColumn, subqueryScope, type CompileContext, type Scope } from './scope.js';
 import { constant, predicateOf } from './where.js';
+import { schemaOf } from '../core/stability.js';
 
 /**
  * A DP SQL statement compiled to ONE plan-IR QuerySpec (so one plan, one charge, one release)
@@ -75,13 +76,18 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
   if (aggregates.length === 0) refuse('select at least one aggregate (COUNT, SUM, AVG, ...): row values are never released', first, 'SELECT');
   if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH ... WITH TIES is not supported', first, 'WITH TIES');
 
-  const spec: QuerySpec = { domain, relation: withPresence(scope, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates, privacy };
+  // Measurements in one canonical order, so statements asking the same aggregates in another
+  // order (or inside other expressions) share a plan key and a release.
+  const order = aggregates.map((a, i) => ({ a, i, k: JSON.stringify([a.kind, a.column ?? '', a.q ?? '']) })).sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
+  const to = new Map(order.map((o, j) => [o.i, j]));
+  const remap = (e: Expr): Expr => reindex(e, (i) => to.get(i)!);
+  const spec: QuerySpec = { domain, relation: withPresence(scope, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates: order.map((o) => o.a), privacy };
   return {
     spec,
     groupBy,
-    outputs,
-    having,
-    orderBy,
+    outputs: outputs.map((o) => ({ ...o, expr: remap(o.expr) })),
+    having: having && remap(having),
+    orderBy: orderBy.map((o) => ({ ...o, expr: remap(o.expr) })),
     limit: s.limitCount ? count(s.limitCount, 'LIMIT') : undefined,
     offset: s.limitOffset ? (count(s.limitOffset, 'OFFSET') ?? 0) : 0,
     normalized: sql.replace(/\s+/g, ' ').trim().replace(/;$/, ''),
@@ -128,7 +134,11 @@ function groupColumns(s: Node, scope: Scope): string[] {
     if (tag(node) === 'GroupingSet') refuse('GROUPING SETS / ROLLUP / CUBE are not supported', loc(node), 'GROUPING SETS');
     if (tag(node) !== 'ColumnRef') refuse('GROUP BY takes declared columns (or select-list positions)', loc(node), 'GROUP BY');
     const c = resolveColumn(scope, node.ColumnRef);
+    const info = schemaOf(scope.rel.relation).columns.get(c);
+    if (!info?.filterable || (info.type !== 'categorical' && info.type !== 'integer'))
+      refuse(`"${c}" cannot be grouped by: group by declared categorical (or integer) columns`, node.ColumnRef.location, 'GROUP BY');
     if (!out.includes(c)) out.push(c);
+    if (out.length > MAX_GROUP_COLUMNS) refuse(`group by at most ${MAX_GROUP_COLUMNS} columns`, node.ColumnRef.location, 'GROUP BY');
   }
   return out;
 }
@@ -158,5 +168,30 @@ function defaultName(n: Node): string {
       return defaultName(n.TypeCast.arg);
     default:
       return '?column?';
+  }
+}
+
+/** The same expression with its aggregate indices mapped. */
+function reindex(e: Expr, f: (i: number) => number): Expr {
+  const r = (x: Expr) => reindex(x, f);
+  switch (e.k) {
+    case 'agg':
+      return { k: 'agg', i: f(e.i) };
+    case 'key':
+    case 'const':
+      return e;
+    case 'op':
+    case 'cmp':
+      return { ...e, l: r(e.l), r: r(e.r) };
+    case 'neg':
+    case 'isNull':
+      return { ...e, a: r(e.a) };
+    case 'fn':
+    case 'bool':
+      return { ...e, args: e.args.map(r) };
+    case 'in':
+      return { ...e, a: r(e.a), list: e.list.map(r) };
+    case 'between':
+      return { ...e, a: r(e.a), lo: r(e.lo), hi: r(e.hi) };
   }
 }

@@ -1,4 +1,5 @@
 import type { AggregateSpec } from '../core/plan.js';
+import { schemaOf } from '../core/stability.js';
 import { loc, refuse, tag, type Node } from './parse.js';
 import { resolveColumn, type Scope } from './scope.js';
 import { constant, funcName } from './where.js';
@@ -77,6 +78,10 @@ export function exprOf(n: Node, ctx: ExprContext, inAggregate = false): Expr {
     }
     case 'NullTest':
       return { k: 'isNull', a: exprOf(n.NullTest.arg, ctx), negated: n.NullTest.nulltesttype !== 'IS_NULL' };
+    case 'MinMaxExpr':
+      return { k: 'fn', name: n.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least', args: (n.MinMaxExpr.args as Node[]).map((a) => exprOf(a, ctx)) };
+    case 'CoalesceExpr':
+      return { k: 'fn', name: 'coalesce', args: (n.CoalesceExpr.args as Node[]).map((a) => exprOf(a, ctx)) };
     case 'CaseExpr':
       return refuse('CASE is not supported in DP SQL yet', n.CaseExpr.location, 'CASE');
     case 'SubLink':
@@ -146,13 +151,18 @@ function aggregateOf(name: string, f: Node, ctx: ExprContext): AggregateSpec {
     if (!f.agg_within_group || !f.agg_order || f.agg_order.length !== 1) refuse(`${name.toUpperCase()}(q) needs WITHIN GROUP (ORDER BY <column>)`, at, name);
     if (args.length !== 1) refuse(`${name.toUpperCase()} takes one fraction q`, at, name);
     const q = constant(args[0]!);
-    if (typeof q !== 'number') refuse(`${name.toUpperCase()} takes a numeric fraction`, at, name);
+    if (typeof q !== 'number' || !(q > 0 && q < 1)) refuse(`${name.toUpperCase()} takes a fraction q strictly between 0 and 1`, at, name);
     const sort = f.agg_order[0].SortBy;
     if (sort.sortby_dir === 'SORTBY_DESC') refuse(`${name.toUpperCase()} ... ORDER BY DESC is not supported: use 1 - q`, at, name);
-    return { kind: 'quantile', column: columnArg([sort.node], name, at, ctx), q };
+      const column = columnArg([sort.node], name, at, ctx);
+    const type = schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
+    if (type !== 'integer' && type !== 'float') refuse(`${name.toUpperCase()}: "${column}" is not a numeric column with public bounds`, at, name);
+    return { kind: 'quantile', column, q };
   }
   if (f.agg_within_group) refuse(`WITHIN GROUP applies to PERCENTILE_CONT and PERCENTILE_DISC only`, at, name);
   const column = columnArg(args, name, at, ctx);
+  const type = schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
+  if (type !== 'integer' && type !== 'float') refuse(`${name.toUpperCase()}(${column}): "${column}" is not a numeric column with public bounds`, at, name);
   if (name === 'median') return { kind: 'quantile', column, q: 0.5 };
   if (name === 'min') return { kind: 'quantile', column, q: MIN_Q };
   if (name === 'max') return { kind: 'quantile', column, q: MAX_Q };

@@ -82,8 +82,9 @@ function fromItem(n: Node, ctx: CompileContext): Scope {
       return joinScope(n.JoinExpr, ctx);
     case 'RangeSubselect': {
       const rs = n.RangeSubselect;
-      if (rs.lateral) refuse('LATERAL subqueries are not supported', loc(rs.subquery), 'LATERAL');
-      if (!rs.alias) refuse('a subquery in FROM needs an alias', loc(rs.subquery), 'subquery');
+      const at = rs.subquery.SelectStmt?.targetList?.[0]?.ResTarget?.location;
+      if (rs.lateral) refuse('LATERAL subqueries are not supported', at, 'LATERAL');
+      if (!rs.alias) refuse('a subquery in FROM needs an alias', at, 'subquery');
       return subqueryScope(rs.subquery.SelectStmt, ctx, rs.alias.aliasname);
     }
     case 'RangeFunction':

@@ -1,4 +1,6 @@
-import { and, between, cmp, isIn, not, or, type Comparison, type Predicate, type Scalar } from '../core/predicate.js';
+import { and, between, checkPredicate, cmp, isIn, not, or, type Comparison, type Predicate, type Scalar } from '../core/predicate.js';
+import { schemaOf } from '../core/stability.js';
+import { MeshError } from '../errors.js';
 import { loc, refuse, tag, type Node } from './parse.js';
 import { resolveColumn, type Scope } from './scope.js';
 
@@ -9,6 +11,23 @@ import { resolveColumn, type Scope } from './scope.js';
  * drops that row, so any of them is stable with constant 1.
  */
 export function predicateOf(n: Node, scope: Scope): Predicate {
+  const columns = schemaOf(scope.rel.relation).columns;
+  return visit(n, scope, (p, at) => {
+    // Each condition is checked where it is written, so a bad value is refused with its position.
+    try {
+      checkPredicate(p, columns);
+    } catch (e) {
+      if (e instanceof MeshError) refuse(e.message.replace(/^where: /, ''), at, 'value');
+      throw e;
+    }
+    return p;
+  });
+}
+
+type Check = (p: Predicate, at: number | undefined) => Predicate;
+
+function visit(n: Node, scope: Scope, check: Check): Predicate {
+  const predicateOf = (m: Node, s: Scope) => visit(m, s, check);
   switch (tag(n)) {
     case 'BoolExpr': {
       const b = n.BoolExpr;
@@ -18,10 +37,10 @@ export function predicateOf(n: Node, scope: Scope): Predicate {
     case 'NullTest': {
       const t = n.NullTest;
       const column = columnOf(t.arg, scope, 'IS NULL');
-      return t.nulltesttype === 'IS_NULL' ? { op: 'isNull', column } : not({ op: 'isNull', column });
+      return check(t.nulltesttype === 'IS_NULL' ? { op: 'isNull', column } : not({ op: 'isNull', column }), t.location);
     }
     case 'A_Expr':
-      return exprPredicate(n.A_Expr, scope);
+      return check(exprPredicate(n.A_Expr, scope), n.A_Expr.location);
     case 'A_Const':
       if (n.A_Const.boolval) return n.A_Const.boolval.boolval ? and() : not(and());
       return refuse('a condition compares a column with a value', n.A_Const.location, 'constant');
@@ -86,6 +105,7 @@ function exprPredicate(e: Node, scope: Scope): Predicate {
 }
 
 function columnOf(n: Node, scope: Scope, what: string): string {
+  if (tag(n) === 'FuncCall') refuse(`function ${funcName(n.FuncCall)}() in WHERE is not supported: compare declared columns with constants`, n.FuncCall.location, funcName(n.FuncCall));
   if (tag(n) !== 'ColumnRef') refuse(`${what} applies to a declared column, not to an expression`, loc(n), 'expression');
   return resolveColumn(scope, n.ColumnRef);
 }
