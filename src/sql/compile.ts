@@ -61,7 +61,9 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
   for (const t of (s.targetList ?? []) as Node[]) {
     const rt = t.ResTarget;
     if (tag(rt.val) === 'ColumnRef' && (rt.val.ColumnRef.fields as Node[]).some((f) => f.A_Star)) refuse('SELECT * releases rows: select aggregates', rt.location, '*');
-    outputs.push({ name: String(rt.name ?? defaultName(rt.val)), expr: exprOf(rt.val, ectx) });
+    // Unnamed columns keep the declared spelling of the column (PostgreSQL would fold it to lower case).
+    const declared = tag(rt.val) === 'ColumnRef' ? resolveColumn(scope, rt.val.ColumnRef).split('.').at(-1) : undefined;
+    outputs.push({ name: String(rt.name ?? declared ?? defaultName(rt.val)), expr: exprOf(rt.val, ectx) });
   }
   if (outputs.length === 0) refuse('select at least one aggregate', first, 'SELECT');
   ectx.aliases = new Map(outputs.map((o) => [o.name.toLowerCase(), o.expr]));
