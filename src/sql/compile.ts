@@ -1,6 +1,7 @@
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { MAX_GROUP_COLUMNS, type AggregateSpec, type QuerySpec } from '../core/plan.js';
 import { and, not, TRUE, type Predicate } from '../core/predicate.js';
+import type { DerivedValue } from '../core/relation.js';
 import type { PrivacyRequest } from '../core/privacy.js';
 import { exprOf, type Expr, type ExprContext } from './expr.js';
 import { loc, parseStatement, refuse, tag, type Node } from './parse.js';
@@ -56,7 +57,8 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
   const scope = fromClause(s.fromClause, ctx, first);
   const groupBy = groupColumns(s, scope);
   const aggregates: AggregateSpec[] = [];
-  const ectx: ExprContext = { scope, groupBy, aggregates };
+  const derivations: Derivation[] = [];
+  const ectx: ExprContext = { scope, groupBy, aggregates, derived: new Set(), derive: (n) => derive(n, scope, derivations, ectx.derived) };
   const outputs: OutputColumn[] = [];
   for (const t of (s.targetList ?? []) as Node[]) {
     const rt = t.ResTarget;
@@ -83,7 +85,8 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
   const order = aggregates.map((a, i) => ({ a, i, k: JSON.stringify([a.kind, a.column ?? '', a.q ?? '']) })).sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
   const to = new Map(order.map((o, j) => [o.i, j]));
   const remap = (e: Expr): Expr => reindex(e, (i) => to.get(i)!);
-  const spec: QuerySpec = { domain, relation: withPresence(scope, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates: order.map((o) => o.a), privacy };
+  const withDerived = derivations.reduce((rel, d) => rel.derive(d.column, d.cases, d.otherwise), scope.rel);
+  const spec: QuerySpec = { domain, relation: withPresence({ ...scope, rel: withDerived }, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates: order.map((o) => o.a), privacy };
   return {
     spec,
     groupBy,
@@ -108,6 +111,44 @@ function withPresence(scope: Scope, s: Node, ctx: CompileContext, aggregates: Ag
   const present: Predicate = onlyNumeric ? not({ op: 'isNull', column: [...numeric][0]! }) : TRUE;
   void ctx;
   return scope.rel.filter(and(where, present));
+}
+
+type Derivation = { column: string; cases: { when: Predicate; then: DerivedValue }[]; otherwise: DerivedValue; key: string };
+
+/**
+ * CASE inside an aggregate: a computed column of the relation (core op `derive`), whose bounds
+ * are the hull of its arms, so SUM(CASE WHEN department = 'oncology' THEN cost ELSE 0 END) is an
+ * ordinary bounded sum. Identical CASE expressions share one column.
+ */
+function derive(n: Node, scope: Scope, out: Derivation[], names: Set<string>): string {
+  const c = n.CaseExpr;
+  const value = (v: Node | undefined): DerivedValue => {
+    if (!v || (tag(v) === 'A_Const' && v.A_Const.isnull)) return null;
+    const arm = 'a CASE arm inside an aggregate returns a number, a declared numeric column or NULL';
+    if (tag(v) === 'ColumnRef') {
+      const column = resolveColumn(scope, v.ColumnRef);
+      const info = schemaOf(scope.rel.relation).columns.get(column);
+      if (!info || (info.type !== 'integer' && info.type !== 'float') || !info.bounds) refuse(`${arm} ("${column}" is ${info?.type ?? 'unknown'})`, v.ColumnRef.location, 'CASE');
+      return { column };
+    }
+    const k = tag(v) === 'A_Const' || tag(v) === 'TypeCast' || tag(v) === 'A_Expr' ? constant(v) : refuse(arm, loc(v) ?? c.location, 'CASE');
+    if (typeof k !== 'number' || !(Math.abs(k) <= 1e15)) refuse(`${arm} (numbers up to 1e15)`, loc(v) ?? c.location, 'CASE');
+    return { value: k };
+  };
+  const cases = ((c.args ?? []) as Node[]).map((w) => {
+    const cw = w.CaseWhen;
+    // Simple CASE x WHEN v THEN ...: the arm holds when x = v.
+    const when = c.arg ? predicateOf({ A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: c.arg, rexpr: cw.expr, location: cw.location } }, scope) : predicateOf(cw.expr, scope);
+    return { when, then: value(cw.result) };
+  });
+  const otherwise = value(c.defresult);
+  const key = JSON.stringify([cases, otherwise]);
+  const same = out.find((d) => d.key === key);
+  if (same) return same.column;
+  const column = `case_${out.length}`;
+  out.push({ column, cases, otherwise, key });
+  names.add(column);
+  return column;
 }
 
 function groupColumns(s: Node, scope: Scope): string[] {

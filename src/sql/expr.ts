@@ -48,6 +48,9 @@ export interface ExprContext {
   aggregates: AggregateSpec[];
   /** Select-list aliases (ORDER BY / HAVING may name them). */
   aliases?: Map<string, Expr>;
+  /** A CASE inside an aggregate as a computed column of the relation (returns its name). */
+  derive: (node: Node) => string;
+  derived: Set<string>;
 }
 
 export function exprOf(n: Node, ctx: ExprContext, inAggregate = false): Expr {
@@ -155,13 +158,13 @@ function aggregateOf(name: string, f: Node, ctx: ExprContext): AggregateSpec {
     const sort = f.agg_order[0].SortBy;
     if (sort.sortby_dir === 'SORTBY_DESC') refuse(`${name.toUpperCase()} ... ORDER BY DESC is not supported: use 1 - q`, at, name);
       const column = columnArg([sort.node], name, at, ctx);
-    const type = schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
+    const type = ctx.derived.has(column) ? 'float' : schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
     if (type !== 'integer' && type !== 'float') refuse(`${name.toUpperCase()}: "${column}" is not a numeric column with public bounds`, at, name);
     return { kind: 'quantile', column, q };
   }
   if (f.agg_within_group) refuse(`WITHIN GROUP applies to PERCENTILE_CONT and PERCENTILE_DISC only`, at, name);
   const column = columnArg(args, name, at, ctx);
-  const type = schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
+  const type = ctx.derived.has(column) ? 'float' : schemaOf(ctx.scope.rel.relation).columns.get(column)?.type;
   if (type !== 'integer' && type !== 'float') refuse(`${name.toUpperCase()}(${column}): "${column}" is not a numeric column with public bounds`, at, name);
   if (name === 'median') return { kind: 'quantile', column, q: 0.5 };
   if (name === 'min') return { kind: 'quantile', column, q: MIN_Q };
@@ -172,7 +175,10 @@ function aggregateOf(name: string, f: Node, ctx: ExprContext): AggregateSpec {
 function columnArg(args: Node[], name: string, at: number, ctx: ExprContext): string {
   if (args.length !== 1) refuse(`${name.toUpperCase()} takes one column`, at, name);
   const a = args[0]!;
-  if (tag(a) === 'CaseExpr') refuse('CASE inside aggregates is not supported yet: filter with WHERE, or group by the column', a.CaseExpr.location, 'CASE');
+  if (tag(a) === 'CaseExpr') {
+    if (name === 'count') refuse('COUNT(CASE ...) is not supported: write SUM(CASE WHEN ... THEN 1 ELSE 0 END)', a.CaseExpr.location, 'CASE');
+    return ctx.derive(a);
+  }
   if (tag(a) === 'FuncCall') {
     const inner = funcName(a.FuncCall).toLowerCase();
     const nested = inner === 'count' || inner in AGGREGATES || ['median', 'min', 'max', 'percentile_cont', 'percentile_disc'].includes(inner);

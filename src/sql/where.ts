@@ -17,7 +17,7 @@ export function predicateOf(n: Node, scope: Scope): Predicate {
     try {
       checkPredicate(p, columns);
     } catch (e) {
-      if (e instanceof MeshError) refuse(e.message.replace(/^where: /, ''), at, 'value');
+      if (e instanceof MeshError) refuse(e.message.replace(/^where: /, '').replace(/\.$/, ''), at, 'value');
       throw e;
     }
     return p;

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { currentRandom } from '../../dp/random.js';
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
 import type { Predicate } from '../predicate.js';
-import type { Relation } from '../relation.js';
+import type { DerivedValue, Relation } from '../relation.js';
 import type { RelationSchema } from '../schema.js';
 import { analyse } from '../stability.js';
 
@@ -140,6 +140,12 @@ function relationSql(r: Relation, b: Builder): string {
       return `SELECT l.*, ${extra.join(', ')} FROM (${relationSql(r.left, b)}) l
               JOIN (${relationSql(r.right, b)}) r ON l.${quoteIdent(ls.unit!.sql)} = r.${quoteIdent(rs.unit!.sql)}`;
     }
+    case 'derive': {
+      const schema = analyse(r.input).schema;
+      const value = (v: DerivedValue) => (v === null ? 'NULL' : 'value' in v ? b.param(v.value, 'float8') : `${quoteIdent(schema.columns.get(v.column)!.sql)}::float8`);
+      const arms = r.cases.map((c) => `WHEN ${predicateSql(c.when, schema, b)} THEN ${value(c.then)}`).join(' ');
+      return `SELECT d.*, (CASE ${arms} ELSE ${value(r.otherwise)} END)::float8 AS ${quoteIdent(r.column)} FROM (${relationSql(r.input, b)}) d`;
+    }
     case 'bound':
       return r.by ? groupBoundSql(r, b) : rowBoundSql(r, b);
   }
@@ -182,7 +188,8 @@ function groupBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): strin
   if (!schema.unit) return restricted;
   const unit = quoteIdent(schema.unit.sql);
   const keyList = keys.map((c) => `g.${quoteIdent(c.sql)}`).join(', ');
-  const salt = b.param(randomBytes(12).toString('hex'), 'text');
+  // 96 fresh bits from the privacy code's random source (the OS CSPRNG; seedable in tests).
+  const salt = b.param(currentRandom().uniformBelow(1n << 96n).toString(16), 'text');
   const inGroup = b.fresh('_cdm_gr');
   const groupRank = b.fresh('_cdm_gk');
   const perGroup = b.param(r.perGroup ?? r.maxRows, 'bigint');
