@@ -355,6 +355,12 @@ export function meshSuite(backend: Backend) {
       const b = await m.gql(`{ health { budget { releases } } }`, {}, mo);
       assert.equal(b.body.data.health.budget.releases, before);
       assert.equal(before, 3);
+      // Several statements in one operation are checked up front as a whole: 6 x epsilon 2 > the cap of 10.
+      const op = await m.token('sql-op');
+      const many = Array.from({ length: 6 }, (_, i) => `q${i}: sql(query: "SELECT SUM(cost) FROM visits WHERE patientAge >= ${i}", privacy: { epsilon: 2 }) { releaseId }`).join(' ');
+      const refused = await m.gql(`{ health { ${many} } }`, {}, op);
+      assert.equal(refused.body.errors?.[0]?.extensions?.code, 'BUDGET_EXHAUSTED', JSON.stringify(refused.body));
+      assert.equal((await m.gql(`{ health { budget { releases } } }`, {}, op)).body.data.health.budget.releases, 0);
       const bad = await m.gql(`{ health { sql(query: "SELECT COUNT(DISTINCT department) FROM visits") { columns } } }`, {}, mo);
       assert.equal(bad.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
       assert.match(bad.body.errors![0]!.message, /COUNT\(DISTINCT department\) cannot be bounded.*position 8/);
