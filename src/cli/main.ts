@@ -106,6 +106,22 @@ program
     console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires, maxLifetimeSeconds: maxLifetimeFromEnv() }));
   });
 
+// DP SQL from the shell (src/sql): through the gateway with a token, or straight to the domain's engine.
+program
+  .command('sql <query>')
+  .description('run a DP SQL statement and print its table with error bars (or its plan with --explain)')
+  .requiredOption('--domain <name>', 'sensitive domain to ask')
+  .option('--epsilon <e>', 'epsilon of the whole statement', Number)
+  .option('--delta <d>', 'delta of the whole statement', Number)
+  .option('--explain', 'print the plan, sensitivities and cost without running or spending')
+  .option('--gateway <url>', 'gateway GraphQL URL (default: straight to the domain engine)')
+  .option('--token <jwt>', 'bearer token for the gateway (default $CDM_TOKEN)')
+  .option('--sub <id>', 'principal charged when asking the engine directly', `cli:${process.env.USER ?? 'local'}`)
+  .action(async (query: string, o: { domain: string; epsilon?: number; delta?: number; explain?: boolean; gateway?: string; token?: string; sub: string }) => {
+    const { cliSql } = await import('../sql/cli.js');
+    console.log(await cliSql(query, o));
+  });
+
 const audit = program.command('audit').description('audit log tools');
 /** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
 const auditHeadKey = () => headKey(process.env.CDM_AUDIT_KEY ? new TextEncoder().encode(process.env.CDM_AUDIT_KEY) : loadOrCreateDevSecret());

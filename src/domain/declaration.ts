@@ -70,6 +70,12 @@ export const DatasetSchema = z
     description: text,
     /** Column naming the protected person, or "row" when one row is one person. */
     privacyUnit: z.string().min(1),
+    /**
+     * 'public': the rows themselves are public (e.g. reference data replicated into a sensitive
+     * domain), so DP SQL may join a sensitive dataset to it on its declared `key`. Default: the
+     * domain's sensitivity decides.
+     */
+    access: z.enum(['public']).optional(),
     contribution: z.object({
       maxRowsPerUnit: z.number().int().min(1).max(10_000),
       maxGroupsPerUnit: z.number().int().min(1).max(1_000),
@@ -89,6 +95,8 @@ export const DatasetSchema = z
       ctx.addIssue({ code: 'custom', path: ['key'], message: `"${d.key}" is not a declared column` });
     if (isStateTable(d.table))
       ctx.addIssue({ code: 'custom', path: ['table'], message: `"${d.table}" is one of the node's own state tables; choose another table name` });
+    if (d.access === 'public' && (d.privacyUnit !== 'row' || !d.key))
+      ctx.addIssue({ code: 'custom', path: ['access'], message: 'a public dataset has privacyUnit "row" and a declared key' });
     if (d.privacyUnit === 'row' && d.contribution.maxRowsPerUnit !== 1)
       ctx.addIssue({ code: 'custom', path: ['contribution', 'maxRowsPerUnit'], message: 'must be 1 when the privacy unit is the row' });
   });
