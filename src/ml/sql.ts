@@ -29,7 +29,8 @@ function scaled(col: string, [lo, hi]: [number, number], p: Params): string {
   const l = p.add(lo, 'float8');
   const h = p.add(hi, 'float8');
   const v = `LEAST(GREATEST(${col}::float8, ${l}), ${h})`;
-  return `coalesce(LEAST(GREATEST(round((2 * (${v} - ${l}) / (${h} - ${l}) - 1) * ${GRID}), -${GRID}), ${GRID})::bigint, 0)`;
+  // NULL is tested first: GREATEST/LEAST skip NULLs, so a NULL inside would become -Q.
+  return `(CASE WHEN ${col} IS NULL THEN 0 ELSE LEAST(GREATEST(round((2 * (${v} - ${l}) / (${h} - ${l}) - 1) * ${GRID}), -${GRID}), ${GRID})::bigint END)`;
 }
 
 /** 1-based position of a categorical value in its public list (NULL when absent or unlisted). */
