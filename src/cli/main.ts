@@ -8,6 +8,7 @@ import { startMesh } from '../mesh.js';
 import { seedDomain } from '../seed/seed.js';
 import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
+import { registerTrainCommand } from '../ml/cli.js';
 import { startSubgraph } from '../subgraph/server.js';
 
 process.env.APOLLO_TELEMETRY_DISABLED = '1';
@@ -102,6 +103,9 @@ program
   .action(async (o: { sub: string; role: string[]; expires: string }) => {
     console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires }));
   });
+
+// DP model training (src/ml): `cdm train ...` through the gateway.
+registerTrainCommand(program);
 
 const audit = program.command('audit').description('audit log tools');
 audit

@@ -23,20 +23,24 @@ import { analyse } from './stability.js';
  *     column holding Q when the row has that level; the first level, NULL and unlisted values
  *     hold 0 everywhere. At most ONE non-zero per categorical feature;
  *   - target: linear: round(Q * s(y)); logistic: +Q / -Q (positive class or not).
- * So a row's z has at most D = 2 + features non-zero entries, each of magnitude <= Q.
+ * So a row's x has at most d = 1 + features non-zero entries, each of magnitude <= Q.
  *
  * Measurements and their sensitivities (the relation's stability gives m = rows one unit
- * contributes; a unit's rows add up, so by the triangle inequality every bound is m x per row):
- *   - SSP: the upper triangle (i <= j) of sum_rows z z^T (X^T X, X^T y, y^T y together).
- *     Per row, sum_{i<=j} (z_i z_j)^2 = (||z||_2^4 + sum_i z_i^4) / 2 <= Q^4 (D^2 + D) / 2, so
- *     l2 <= m Q^2 sqrt(D (D + 1) / 2); and sum_{i<=j} |z_i z_j| <= Q^2 D (D + 1) / 2 = l1 / m.
+ * contributes; a unit's rows add up, so by the triangle inequality every bound is m x per row).
+ * Let d = features + 1 be the most non-zero entries of x:
+ *   - GRAM: the upper triangle (i <= j) of sum_rows x x^T. Per row,
+ *     sum_{i<=j} (x_i x_j)^2 = (||x||_2^4 + sum_i x_i^4) / 2 <= Q^4 (d^2 + d) / 2, so
+ *     l2 <= m Q^2 sqrt(d (d + 1) / 2), tight when every |x_i| = Q; and sum_{i<=j} |x_i x_j| <=
+ *     Q^2 d (d + 1) / 2 = l1 / m. Entries that are zero by construction (two levels of one
+ *     categorical feature) are not measured at all (public: they carry no data).
+ *   - MOMENTS: sum_rows x y (and y^2 for linear models; for logistic y^2 = Q^2 always, public).
+ *     Per row sum_i (x_i y)^2 + y^4 <= Q^4 (d + 1): l2 <= m Q^2 sqrt(d + 1) (sqrt(d) for
+ *     logistic), l1 <= m Q^2 (d + 1) (d).
  *   - GRADIENT (logistic refinement steps): sum_rows round(r_row * x) with r_row in [-1, 1] the
  *     residual at the current public coefficients. |round(r x_j)| <= |x_j| (|x_j| is an integer
- *     and |r x_j| <= |x_j|), so per row ||.||_2 <= ||x||_2 <= Q sqrt(D - 1): l2 <= m Q sqrt(D - 1).
- * Each measurement is one vector of independent discrete Gaussians (rho = l2^2 / (2 sigma^2),
- * Canonne, Kamath & Steinke 2020, Thm 14 with the multivariate extension) or, for SSP only, of
- * discrete Laplaces (epsilon = l1 / t). A training's cost is the list of its measurements' costs:
- * one release, composed exactly by the accountant (zCDP for the Gaussian ones).
+ *     and |r x_j| <= |x_j|), so per row ||.||_2 <= ||x||_2 <= Q sqrt(d): l2 <= m Q sqrt(d).
+ * Splitting X^T X and X^T y into two measurements lets the budget favour X^T y, which carries the
+ * direction of the fit, over the Gram matrix, which only shapes it (GRAM_SHARE, measured).
  */
 export const GRID = 1024;
 export const MAX_FEATURES = 24;
@@ -44,8 +48,10 @@ export const MAX_FEATURES = 24;
 export const MAX_DIMENSION = 128;
 export const MAX_L2 = 100;
 /** Share of rho spent on the sufficient statistics when Newton steps follow, and the step count. */
-export const NEWTON_SSP_SHARE = 0.5;
-export const NEWTON_STEPS = 3;
+export const NEWTON_SSP_SHARE = Number(process.env.CDM_ML_SSP_SHARE ?? 0.5);
+export const NEWTON_STEPS = Number(process.env.CDM_ML_STEPS ?? 3);
+/** Share of the sufficient statistics' budget spent on the Gram matrix (the rest on X^T y). */
+export const GRAM_SHARE = Number(process.env.CDM_ML_GRAM_SHARE ?? 0.5);
 
 export type ModelKind = 'linear' | 'logistic';
 export type TrainingMethod = 'ssp' | 'sspNewton';
@@ -85,14 +91,14 @@ export interface Encoding {
   target: Target;
   /** Encoded x columns (intercept at 0); y is column p of z. */
   p: number;
-  /** Max non-zero entries of z = (x, y). */
+  /** Max non-zero entries of x (intercept + one per feature). */
   nonZero: number;
   names: string[];
 }
 
 export interface RegressionMeasurement {
   id: string;
-  kind: 'ssp' | 'gradient';
+  kind: 'gram' | 'moments' | 'gradient';
   /** In integer units of the grid: Q^2 for SSP entries, Q for gradient entries. */
   sensitivity: { l1: number; l2: number };
   mechanism: IntegerMechanism;
@@ -139,19 +145,21 @@ export function buildTrainingPlan(req: TrainingRequest): TrainingPlan {
     accuracyAllowed: 'a model\'s accuracy depends on the data; give epsilon.',
   });
   const method = chooseMethod(req, privacy.mechanism, privacy.epsilon);
-  const measurements: RegressionMeasurement[] = [];
-  const ssp = sspSensitivity(encoding.nonZero, m);
+  const gram = gramSensitivity(encoding.nonZero, m);
+  const moments = momentSensitivity(encoding.nonZero, m, req.kind === 'linear');
   const grad = gradientSensitivity(encoding.nonZero, m);
-  if (privacy.mechanism === 'LAPLACE') {
-    measurements.push({ id: 'ssp', kind: 'ssp', sensitivity: ssp, mechanism: discreteLaplaceMechanism({ sensitivity: ssp.l1, epsilon: privacy.epsilon * (1 - 1e-12) }) });
-  } else {
-    const rho = rhoForEpsilonDelta(privacy.epsilon, privacy.delta);
-    const shares = method === 'ssp' ? [1] : [NEWTON_SSP_SHARE, ...Array<number>(NEWTON_STEPS).fill((1 - NEWTON_SSP_SHARE) / NEWTON_STEPS)];
-    shares.forEach((share, i) => {
-      const s = i === 0 ? ssp : grad;
-      measurements.push({ id: i === 0 ? 'ssp' : `step${i}`, kind: i === 0 ? 'ssp' : 'gradient', sensitivity: s, mechanism: discreteGaussianMechanism({ sensitivity: s.l2, rho: rho * share * (1 - 1e-12) }) });
-    });
-  }
+  // Budget shares: [gram, moments, step 1..T], summing to 1 (basic composition of pure / zCDP parts).
+  const sspShare = method === 'ssp' ? 1 : NEWTON_SSP_SHARE;
+  const shares = [sspShare * GRAM_SHARE, sspShare * (1 - GRAM_SHARE), ...Array<number>(method === 'ssp' ? 0 : NEWTON_STEPS).fill((1 - sspShare) / NEWTON_STEPS)];
+  const rho = privacy.mechanism === 'GAUSSIAN' ? rhoForEpsilonDelta(privacy.epsilon, privacy.delta) : 0;
+  const measurements: RegressionMeasurement[] = shares.map((share, i) => {
+    const [id, kind, s] = i === 0 ? ['gram', 'gram', gram] as const : i === 1 ? ['moments', 'moments', moments] as const : [`step${i - 1}`, 'gradient', grad] as const;
+    const mechanism =
+      privacy.mechanism === 'LAPLACE'
+        ? discreteLaplaceMechanism({ sensitivity: s.l1, epsilon: privacy.epsilon * share * (1 - 1e-12) })
+        : discreteGaussianMechanism({ sensitivity: s.l2, rho: rho * share * (1 - 1e-12) });
+    return { id, kind, sensitivity: s, mechanism };
+  });
   const costs = measurements.map((x) => x.mechanism.cost);
   const plan = {
     domain: req.domain.name,
@@ -172,17 +180,29 @@ export function buildTrainingPlan(req: TrainingRequest): TrainingPlan {
   return { ...plan, key: trainingKey(plan) };
 }
 
-/** l1/l2 sensitivity of the SSP vector, in units of Q^2 (see the file comment for the proof). */
-export function sspSensitivity(nonZero: number, rowsPerUnit: number): { l1: number; l2: number } {
+/** Sensitivity of the Gram measurement, in units of Q^2 (d = max non-zeros of x; proof above). */
+export function gramSensitivity(d: number, rowsPerUnit: number): { l1: number; l2: number } {
   const Q2 = GRID * GRID;
-  const pairs = (nonZero * (nonZero + 1)) / 2;
+  const pairs = (d * (d + 1)) / 2;
   return { l1: rowsPerUnit * Q2 * pairs, l2: Math.ceil(rowsPerUnit * Q2 * Math.sqrt(pairs)) };
 }
 
-/** l2 sensitivity of a clipped-residual gradient sum, in units of Q (x has nonZero - 1 entries). */
-export function gradientSensitivity(nonZero: number, rowsPerUnit: number): { l1: number; l2: number } {
-  const d = nonZero - 1;
+/** Sensitivity of the moments measurement (X^T y, and y^T y when `withSquare`), in units of Q^2. */
+export function momentSensitivity(d: number, rowsPerUnit: number, withSquare: boolean): { l1: number; l2: number } {
+  const Q2 = GRID * GRID;
+  const entries = d + (withSquare ? 1 : 0);
+  return { l1: rowsPerUnit * Q2 * entries, l2: Math.ceil(rowsPerUnit * Q2 * Math.sqrt(entries)) };
+}
+
+/** Sensitivity of a clipped-residual gradient sum, in units of Q. */
+export function gradientSensitivity(d: number, rowsPerUnit: number): { l1: number; l2: number } {
   return { l1: rowsPerUnit * GRID * d, l2: Math.ceil(rowsPerUnit * GRID * Math.sqrt(d)) };
+}
+
+/** Entries of X^T X that are zero for every row: two different levels of one categorical feature. */
+export function structuralZero(enc: Encoding, i: number, j: number): boolean {
+  if (i === j) return false;
+  return enc.features.some((f) => f.kind === 'categorical' && i >= f.index && j >= f.index && i < f.index + f.levels.length - 1 && j < f.index + f.levels.length - 1);
 }
 
 /**
@@ -243,7 +263,7 @@ function encode(req: TrainingRequest, columns: Map<string, ColumnInfo>, target: 
     }
   }
   if (names.length > MAX_DIMENSION) throw badInput(`The features encode to ${names.length} columns; at most ${MAX_DIMENSION}.`, { field: 'features' });
-  return { features, target, p: names.length, nonZero: features.length + 2, names };
+  return { features, target, p: names.length, nonZero: features.length + 1, names };
 }
 
 function trainingKey(p: Omit<TrainingPlan, 'key'>): string {

@@ -1,4 +1,4 @@
-import { GRID, type RegressionMeasurement, type TrainingPlan } from '../core/regression.js';
+import { GRID, structuralZero, type RegressionMeasurement, type TrainingPlan } from '../core/regression.js';
 import type { DataSource } from '../query/datasource.js';
 import { ridgeSolve, zeros, type Matrix } from './linalg.js';
 import { gradientStatement, sspStatement } from './sql.js';
@@ -21,7 +21,7 @@ import { gradientStatement, sspStatement } from './sql.js';
  *    (sigma' <= 1/4), so each step is a majorise-minimise step (Boehning & Lindsay 1988): without
  *    noise it never increases the loss; with noise it needs no step-size tuning.
  */
-export const NOISE_RIDGE = 1;
+export const NOISE_RIDGE = Number(process.env.CDM_ML_RIDGE ?? 3);
 
 export interface TrainingResult {
   coefficients: number[];
@@ -35,23 +35,21 @@ export async function trainOnData(plan: TrainingPlan, data: DataSource, progress
   const target = data.target();
   const steps = plan.measurements.length;
   progress('sufficient statistics', 1, steps);
-  const ssp = plan.measurements[0]!;
+  const [gram, moments] = plan.measurements as [RegressionMeasurement, RegressionMeasurement];
   const stmt = sspStatement(plan, target);
   const exact = await data.query<{ i: number; j: number; s: string }>(stmt.sql, stmt.params);
-  const S = noisyGram(plan.encoding.p + 1, exact, ssp);
+  const { A, b, yy } = noisyStatistics(plan, exact, gram, moments);
   const p = plan.encoding.p;
-  const A = S.slice(0, p).map((r) => r.slice(0, p));
-  const b = S.slice(0, p).map((r) => r[p]!);
   const n = Math.max(1, A[0]![0]!);
-  const ridge = NOISE_RIDGE * noiseSd(ssp, GRID * GRID) * Math.sqrt(p);
+  const ridge = NOISE_RIDGE * noiseSd(gram, GRID * GRID) * Math.sqrt(p);
   if (plan.kind === 'linear') {
     const theta = ridgeSolve(A, b, ridge + plan.l2 * n);
-    return { coefficients: theta, estimatedRows: Math.round(n), estimatedR2: r2(theta, A, b, S[p]![p]!, n) };
+    return { coefficients: theta, estimatedRows: Math.round(n), estimatedR2: r2(theta, A, b, yy, n) };
   }
   let theta = ridgeSolve(A, b, ridge + 4 * n * plan.l2).map((t) => 2 * t);
   const H = A.map((r, i) => r.map((v, j) => v / 4 + (i === j ? ridge / 4 + n * plan.l2 : 0)));
-  for (let k = 1; k < steps; k++) {
-    progress('newton step', k + 1, steps);
+  for (let k = 2; k < steps; k++) {
+    progress('newton step', k, steps);
     const m = plan.measurements[k]!;
     const g = await noisyGradient(plan, data, theta, m);
     const step = ridgeSolve(H, g.map((v, i) => v + n * plan.l2 * theta[i]!), 0);
@@ -62,18 +60,25 @@ export async function trainOnData(plan: TrainingPlan, data: DataSource, progress
 
 const noiseSd = (m: RegressionMeasurement, unit: number) => Math.sqrt(m.mechanism.variance) / unit;
 
-/** Every entry of the upper triangle gets noise (zeros too: the vector's shape is public). */
-function noisyGram(size: number, exact: { i: number; j: number; s: string }[], m: RegressionMeasurement): Matrix {
+/**
+ * The released statistics: every measured entry gets noise, zeros included (the vector's shape is
+ * public); entries zero by construction are not measured and stay 0.
+ */
+function noisyStatistics(plan: TrainingPlan, exact: { i: number; j: number; s: string }[], gram: RegressionMeasurement, moments: RegressionMeasurement) {
   const sums = new Map(exact.map((r) => [`${r.i},${r.j}`, BigInt(r.s)]));
-  const S = zeros(size);
+  const p = plan.encoding.p;
   const Q2 = GRID * GRID;
-  for (let i = 0; i < size; i++)
-    for (let j = i; j < size; j++) {
-      const v = Number(m.mechanism.addNoise(sums.get(`${i},${j}`) ?? 0n)) / Q2;
-      S[i]![j] = v;
-      S[j]![i] = v;
+  const noisy = (i: number, j: number, m: RegressionMeasurement) => Number(m.mechanism.addNoise(sums.get(`${i},${j}`) ?? 0n)) / Q2;
+  const A = zeros(p);
+  for (let i = 0; i < p; i++)
+    for (let j = i; j < p; j++) {
+      const v = structuralZero(plan.encoding, i, j) ? 0 : noisy(i, j, gram);
+      A[i]![j] = v;
+      A[j]![i] = v;
     }
-  return S;
+  const b = Array.from({ length: p }, (_, i) => noisy(i, p, moments));
+  const yy = plan.kind === 'linear' ? noisy(p, p, moments) : 0;
+  return { A, b, yy };
 }
 
 async function noisyGradient(plan: TrainingPlan, data: DataSource, theta: number[], m: RegressionMeasurement): Promise<number[]> {

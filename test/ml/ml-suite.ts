@@ -5,6 +5,8 @@ import { rhoForEpsilonDelta } from '../../src/dp/conversions.js';
 import { epsilonSpent, emptyState } from '../../src/dp/accountant.js';
 import { addCosts } from '../../src/governance/ledger.js';
 import { MlService } from '../../src/ml/service.js';
+import { GRAM_SHARE, NEWTON_SSP_SHARE, NEWTON_STEPS } from '../../src/core/regression.js';
+import { runTraining } from '../../src/ml/cli.js';
 import { QueryEngine } from '../../src/query/engine.js';
 import { startTestMesh, requirePostgres, type Backend, type TestMesh } from '../helpers/mesh.js';
 
@@ -53,7 +55,7 @@ export function mlSuite(backend: Backend) {
       const ann = await m.token('ann');
       const est = (await m.gql(`query E($f: [String!]!) { census { estimateTraining(dataset: ADULTS, kind: LOGISTIC, target: "income", positiveClass: ">50K", features: $f, privacy: { epsilon: 2, delta: 1e-6 }, method: SSP_NEWTON) { epsilonCharged fitsBudget cached measurements { name l2Sensitivity } } } }`, { f: FEATURES }, ann)).body.data.census.estimateTraining;
       assert.equal(est.cached, false);
-      assert.equal(est.measurements.length, 4);
+      assert.equal(est.measurements.length, 2 + NEWTON_STEPS);
       const first = await m.gql(TRAIN, LOGISTIC, ann);
       assert.equal(first.body.errors, undefined, JSON.stringify(first.body.errors));
       const model = first.body.data.censusTrainModel;
@@ -61,19 +63,21 @@ export function mlSuite(backend: Backend) {
       assert.equal(model.coefficients.length, 1 + 3 + 6 + 1);
       assert.ok(Math.abs(model.estimatedRows - 30162) < 2000, `rows ${model.estimatedRows}`);
 
-      // The charge, recomputed from the proof in src/core/regression.ts: D = features + 2 non-zeros,
-      // SSP l2 = Q^2 sqrt(D(D+1)/2) at half the rho, each of 3 gradient steps l2 = Q sqrt(D-1) at a sixth.
+      // The charge, recomputed from the proof in src/core/regression.ts: d = features + 1 non-zeros
+      // of x; Gram l2 = Q^2 sqrt(d(d+1)/2), moments l2 = Q^2 sqrt(d), each gradient step l2 = Q sqrt(d),
+      // with the rho of (2, 1e-6) split by the published shares.
       const handle = m.mesh.inProcess.find((h) => h.domain.name === 'census')!;
       const entries = await handle.db.query<{ cost: any; aggregate: string; release_id: string }>(`SELECT cost, aggregate, release_id FROM "${handle.db.schema}"."ledger_entry" WHERE principal_id = 'ann'`);
       assert.equal(entries.length, 1, 'one charge per training');
       assert.equal(entries[0]!.aggregate, 'train');
       assert.equal(entries[0]!.release_id, model.releaseId);
-      const costs = Array.isArray(entries[0]!.cost) ? entries[0]!.cost : entries[0]!.cost.costs ?? [entries[0]!.cost];
-      const D = FEATURES.length + 2;
+      const costs = entries[0]!.cost;
+      const d = FEATURES.length + 1;
       const rho = rhoForEpsilonDelta(2, 1e-6);
       const expected = [
-        { sensitivity: Math.ceil(1024 ** 2 * Math.sqrt((D * (D + 1)) / 2)), rho: rho / 2 },
-        ...[1, 2, 3].map(() => ({ sensitivity: Math.ceil(1024 * Math.sqrt(D - 1)), rho: rho / 6 })),
+        { sensitivity: Math.ceil(1024 ** 2 * Math.sqrt((d * (d + 1)) / 2)), rho: rho * NEWTON_SSP_SHARE * GRAM_SHARE },
+        { sensitivity: Math.ceil(1024 ** 2 * Math.sqrt(d)), rho: rho * NEWTON_SSP_SHARE * (1 - GRAM_SHARE) },
+        ...Array.from({ length: NEWTON_STEPS }, () => ({ sensitivity: Math.ceil(1024 * Math.sqrt(d)), rho: (rho * (1 - NEWTON_SSP_SHARE)) / NEWTON_STEPS })),
       ];
       assert.equal(costs.length, expected.length);
       costs.forEach((c: { kind: string; sigma: number; sensitivity: number }, i: number) => {
@@ -127,6 +131,19 @@ export function mlSuite(backend: Backend) {
       const [a, b] = p.body.data.census.predict as number[];
       assert.ok(a! >= 1 && a! <= 99 && b! >= 1 && b! <= 99);
       assert.ok(a! > b!, `hours ${a} > ${b}`);
+    });
+
+    test('cdm train previews and trains through the gateway with the caller\'s token', async () => {
+      const t = await m.token('eve');
+      const o = { gateway: m.url, domain: 'census', dataset: 'adults', kind: 'logistic', target: 'income', positiveClass: '>50K', features: 'age, educationNum,sex', epsilon: '0.5', delta: '1e-6', method: 'AUTO' };
+      const est = (await runTraining({ ...o, estimate: true }, t)) as { epsilonCharged: number; method: string; cached: boolean };
+      assert.equal(est.method, 'sspNewton');
+      assert.equal(est.cached, false);
+      const model = (await runTraining(o, t)) as { features: string[]; epsilonCharged: number };
+      assert.deepEqual(model.features, ['age', 'educationNum', 'sex']);
+      assert.ok(Math.abs(model.epsilonCharged - est.epsilonCharged) < 1e-12);
+      assert.equal((await budget(t)).releases, 1);
+      await assert.rejects(runTraining({ ...o, features: 'age,income' }, t), /BAD_USER_INPUT: The target "income" cannot also be a feature/);
     });
 
     test('a model from a fitted synthetic model is free', async () => {

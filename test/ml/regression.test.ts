@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateDomain, type DomainDeclaration } from '../../src/domain/declaration.js';
-import { buildTrainingPlan, gradientSensitivity, GRID, MAX_DIMENSION, MAX_FEATURES, sspSensitivity, type TrainingRequest } from '../../src/core/regression.js';
+import { buildTrainingPlan, gradientSensitivity, gramSensitivity, GRID, MAX_DIMENSION, MAX_FEATURES, momentSensitivity, NEWTON_STEPS, structuralZero, type TrainingRequest } from '../../src/core/regression.js';
 import { cmp } from '../../src/core/predicate.js';
 import { domainDataSource } from '../../src/query/datasource.js';
 import { openDomainDatabase, type DomainDatabase } from '../../src/storage/database.js';
@@ -131,26 +131,35 @@ describe('DP regression: measurements against exact results', () => {
 
   test('sensitivities: the proven per-row bounds hold on random and extreme rows, and are tight', () => {
     const r = lcg(11);
-    for (let D = 2; D <= 12; D++) {
-      const bound = sspSensitivity(D, 1);
-      const grad = gradientSensitivity(D, 1);
+    for (let d = 1; d <= 12; d++) {
+      const gram = gramSensitivity(d, 1);
+      const moments = momentSensitivity(d, 1, true);
+      const grad = gradientSensitivity(d, 1);
       for (let t = 0; t < 300; t++) {
-        const z = Array.from({ length: D }, () => (t === 0 ? GRID : Math.round((2 * r() - 1) * GRID)));
+        const q = () => (t === 0 ? GRID : Math.round((2 * r() - 1) * GRID));
+        const x = Array.from({ length: d }, q);
+        const y = q();
         let l2 = 0;
         let l1 = 0;
-        for (let i = 0; i < D; i++) for (let j = i; j < D; j++) ((l2 += (z[i]! * z[j]!) ** 2), (l1 += Math.abs(z[i]! * z[j]!)));
-        assert.ok(Math.sqrt(l2) <= bound.l2 && l1 <= bound.l1);
-        if (t === 0) assert.ok(bound.l2 - Math.sqrt(l2) < 1, 'tight at |z_i| = Q');
+        for (let i = 0; i < d; i++) for (let j = i; j < d; j++) ((l2 += (x[i]! * x[j]!) ** 2), (l1 += Math.abs(x[i]! * x[j]!)));
+        assert.ok(Math.sqrt(l2) <= gram.l2 && l1 <= gram.l1);
+        const m2 = x.reduce((s, v) => s + (v * y) ** 2, 0) + y ** 4;
+        const m1 = x.reduce((s, v) => s + Math.abs(v * y), 0) + y * y;
+        assert.ok(Math.sqrt(m2) <= moments.l2 && m1 <= moments.l1);
+        if (t === 0) assert.ok(gram.l2 - Math.sqrt(l2) < 1 && moments.l2 - Math.sqrt(m2) < 1, 'tight at |x_i| = |y| = Q');
         const res = 2 * r() - 1;
-        const g = z.slice(1).map((v) => Math.round(res * v));
+        const g = x.map((v) => Math.round(res * v));
         assert.ok(Math.sqrt(g.reduce((s, v) => s + v * v, 0)) <= grad.l2);
       }
     }
-    // The unit bound multiplies: two rows per person.
+    // The unit bound multiplies: two rows per person; d = 3 features + intercept.
     const plan = buildTrainingPlan(base());
     assert.equal(plan.rowsPerUnit, 2);
-    assert.equal(plan.measurements[0]!.sensitivity.l2, sspSensitivity(5, 2).l2);
-    assert.equal(plan.measurements[0]!.sensitivity.l2, Math.ceil(2 * GRID * GRID * Math.sqrt(15)));
+    assert.equal(plan.measurements[0]!.sensitivity.l2, Math.ceil(2 * GRID * GRID * Math.sqrt(10)));
+    assert.equal(plan.measurements[1]!.sensitivity.l2, Math.ceil(2 * GRID * GRID * Math.sqrt(5)));
+    // Two levels of grp never co-occur: their product is not measured.
+    assert.equal(plan.encoding.names[3], 'grp=b');
+    assert.ok(structuralZero(plan.encoding, 3, 4) && !structuralZero(plan.encoding, 3, 3) && !structuralZero(plan.encoding, 1, 3));
   });
 
   test('at a large epsilon the DP linear fit matches the exact fit on the same rows', async () => {
@@ -175,7 +184,7 @@ describe('DP regression: measurements against exact results', () => {
     const req = base({ kind: 'logistic', target: 'label', positiveClass: 'yes', privacy: { epsilon: 50, delta: 1e-6 } });
     const ssp = buildTrainingPlan({ ...req, method: 'ssp' });
     const newton = buildTrainingPlan({ ...req, method: 'sspNewton' });
-    assert.equal(newton.measurements.length, 4);
+    assert.equal(newton.measurements.length, 2 + NEWTON_STEPS);
     const spec = specOf('people', 'logistic', ssp.encoding);
     const a = await trainOnData(ssp, domainDataSource(db));
     const b = await trainOnData(newton, domainDataSource(db));
