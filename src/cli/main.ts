@@ -11,6 +11,7 @@ import { startMesh } from '../mesh.js';
 import { seedDomain } from '../seed/seed.js';
 import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
+import { registerTrainCommand } from '../ml/cli.js';
 import { startSubgraph } from '../subgraph/server.js';
 
 process.env.APOLLO_TELEMETRY_DISABLED = '1';
@@ -121,6 +122,9 @@ program
     const { cliSql } = await import('../sql/cli.js');
     console.log(await cliSql(query, o));
   });
+
+// DP model training (src/ml): `cdm train ...` through the gateway.
+registerTrainCommand(program);
 
 const audit = program.command('audit').description('audit log tools');
 /** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
