@@ -127,7 +127,7 @@ test('approx steps: their deltas must fit the reserved share; their epsilons com
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 2e-6 }, { epsilon: 10, delta: 1e-6 }), false);
   // The share is fixed in advance: 2e-7 is below cap.delta but above APPROX_DELTA_SHARE of it.
   assert.equal(APPROX_DELTA_SHARE, DELTA_SPLIT.approx);
-  assert.ok(Math.abs(DELTA_SPLIT.approx + DELTA_SPLIT.gdp + DELTA_SPLIT.zcdp - 1) < 1e-15);
+  assert.ok(Math.abs(DELTA_SPLIT.approx + DELTA_SPLIT.basic + DELTA_SPLIT.gdp + DELTA_SPLIT.zcdp - 1) < 1e-15);
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 2e-7 }, { epsilon: 10, delta: 1e-6 }), false);
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 5e-8 }, { epsilon: 10, delta: 1e-6 }), true);
   // Mixed with Gaussians, an approx step costs about what a pure step of its epsilon costs.
@@ -187,7 +187,10 @@ test('parseState refuses garbage', () => {
     { ...good, counts: { ...good.counts, other: 0 } },
     { ...good, extra: 1 },
     { ...good, approxDelta: 1e-9 },
-    { ...good, basicOnly: true, counts: { ...good.counts, pure: 0, zcdp: 1 } },
+    { ...good, basicDelta: -1 },
+    { ...good, open: 1 },
+    { ...good, open: { epsilon: 1, delta: 1e-7, parts: 2, next: 2, gdp: 0, zcdp: 0, pure: 0, gdpRest: 0, zcdpRest: 0, pureOnly: false } },
+    { ...good, open: { epsilon: 1, delta: 1e-7, parts: 3, next: 1, gdp: 0, zcdp: 0, pure: 0, gdpRest: 0, zcdpRest: 0, pureOnly: 'no' } },
   ];
   for (const b of bad) assert.throws(() => parseState(b), TypeError, JSON.stringify(b));
 });
