@@ -7,7 +7,7 @@ import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
+import { binEdges, decodeColumn, defaultFitDelta, describe, fit, planFit, sample, shapeOf, type Domain, type SynthModel } from '../synth/index.js';
 import { boundingOf } from './plan.js';
 import type { PrivacyRequest } from './types.js';
 
@@ -168,7 +168,7 @@ export class SyntheticService {
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
     const policy = await this.policyFor(caller);
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
-    const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
+    const delta = privacy?.delta ?? defaultFitDelta(policy.totalDelta);
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))
       throw badInput('Synthetic data takes epsilon and delta (it uses discrete Gaussian noise under zCDP).', { field: 'privacy' });
     if (!(epsilon > 0 && epsilon <= 100)) throw badInput('epsilon must be in (0, 100].', { field: 'privacy.epsilon' });
@@ -179,9 +179,12 @@ export class SyntheticService {
       throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow synthetic data for you.`);
     const cols = synthColumns(ds);
     if (cols.length === 0) throw badInput(`${ds.name} has no column with public bounds or categories to synthesise.`);
-    const rho = rhoFromEpsilonDelta(epsilon, delta);
-    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: boundingOf(ds, false).maxRows, v: 1 });
-    return { policy, cols, epsilon, delta, rho, key, costs: [{ kind: 'zcdp' as const, rho }] };
+    // The fit's plan (every measurement's sigma, every selection's cost), proved at (epsilon, delta).
+    const contributionBound = boundingOf(ds, false).maxRows;
+    const domain = cols.map((c) => ({ name: c.column.name, size: c.size }));
+    const { rho, costs } = planFit(epsilon, delta, shapeOf(domain, { method: METHOD, contributionBound }));
+    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: contributionBound, v: 2 });
+    return { policy, cols, epsilon, delta, rho, key, costs };
   }
 
   /** The fitted model for (dataset, epsilon, delta): reused if it exists, else fitted and charged once. */
@@ -195,7 +198,7 @@ export class SyntheticService {
       costs,
       epsilon,
       delta,
-      mechanism: `${METHOD} (discrete Gaussian, zCDP)`,
+      mechanism: `${METHOD} (discrete Gaussian measurements, exponential-mechanism selections)`,
       query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
       principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
       globalCap: this.domain.policy.globalCap,

@@ -14,7 +14,8 @@
  * except through the noisy measurements and the private selections charged to the budget.
  */
 export type { Column, Domain, MarginalOracle } from './types.js';
-export { fit, type FitOptions } from './fit.js';
+export { fit, shapeOf, type FitOptions } from './fit.js';
+export { defaultFitDelta, fitCosts, fitSchedule, FIT_DELTA_SHARE, planFit, type FitPlan, type FitSchedule, type FitShape } from './plan.js';
 export { sample, type SyntheticTable } from './sample.js';
 export { describe, MODEL_FORMAT, type SynthModel, type ModelDescription, type PrivacyReport, type PrivacyStep } from './model.js';
 export { binEdges, binIndex, sampleInBin, decodeColumn } from './discretize.js';
