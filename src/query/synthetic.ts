@@ -7,7 +7,7 @@ import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { binEdges, decodeColumn, defaultFitDelta, describe, fit, planFit, sample, shapeOf, type Domain, type SynthModel } from '../synth/index.js';
+import { codeCount, decodeNumeric, defaultFitDelta, describe, fit, numericBinning, numericCodeSql, planFit, sample, shapeOf, type Domain, type NumericBinning, type SynthModel } from '../synth/index.js';
 import { boundingOf } from './plan.js';
 import type { PrivacyRequest } from './types.js';
 
@@ -23,49 +23,38 @@ interface SynthColumn {
   column: ColumnDeclaration;
   size: number;
   categories?: string[];
-  edges?: number[];
-  integer: boolean;
+  binning?: NumericBinning;
 }
 
-const NUMERIC_BINS = 32;
-const PER_VALUE_MAX = 100;
 export const MAX_SYNTHETIC_ROWS = 1_000_000;
 const METHOD = 'aim';
 
 /**
  * Columns that can be synthesised from public information only: categorical with a public list,
- * numeric on public bounds (one bin per integer when there are at most 100, else 32 equal bins).
+ * numeric on public bounds and the column's declared binning (src/synth/columns.ts).
  * Identifiers, free text and categories without a public list are left out (returned as null).
  */
 export function synthColumns(ds: DatasetDeclaration): SynthColumn[] {
   const out: SynthColumn[] = [];
   for (const c of ds.columns) {
     if (c.name === ds.privacyUnit) continue;
-    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories, integer: false });
+    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories });
     if (c.type === 'integer' || c.type === 'float') {
-      const [lo, hi] = c.bounds!;
-      const perValue = c.type === 'integer' && hi - lo + 1 <= PER_VALUE_MAX;
-      // Per-integer bins end just below hi + 1, so bin i holds exactly the integer lo + i.
-      const edges = perValue ? binEdges(lo, hi + 0.999, hi - lo + 1) : binEdges(lo, hi, NUMERIC_BINS);
-      out.push({ column: c, size: edges.length - 1, edges, integer: c.type === 'integer' });
+      const binning = numericBinning(c);
+      out.push({ column: c, size: codeCount(binning), binning });
     }
   }
   return out;
 }
 
-/** SQL for a column's code, the same binning as binIndex (clamped into the first/last bin). */
+/** SQL for a column's code, the same coding as src/synth/columns.ts codeOf. */
 function codeSql(s: SynthColumn, params: unknown[]): string {
   const col = quoteIdent(s.column.sql);
   if (s.categories) {
     params.push(s.categories);
     return `(array_position($${params.length}::text[], ${col}::text) - 1)`;
   }
-  const lo = s.edges![0]!;
-  const hi = s.edges![s.edges!.length - 1]!;
-  params.push(lo, hi, s.size);
-  const [pl, ph, pn] = [params.length - 2, params.length - 1, params.length];
-  // Clamp in float8 before the cast: NaN (sorts above all numbers) and +-Infinity land in an end bin.
-  return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int), 0), $${pn}::int - 1)::int`;
+  return numericCodeSql(col, s.binning!, params);
 }
 
 /**
@@ -262,9 +251,9 @@ export class SyntheticService {
     cols.forEach((c, i) => {
       const codes = table.codes[i]!;
       if (c.categories) return values.set(c.column.name, Array.from(codes, (k) => c.categories![k]!));
-      const decoded = decodeColumn(codes, c.edges!, samplingSource(modelId, seed * 7919 + i + 1), c.integer);
+      const decoded = decodeNumeric(codes, c.binning!, samplingSource(modelId, seed * 7919 + i + 1));
       const g = c.column.granularity;
-      values.set(c.column.name, g && !c.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
+      values.set(c.column.name, g && !c.binning!.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
     });
     const columns = ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => c.name);
     return { columns, n, value: (row: number, column: string) => values.get(column)?.[row] ?? null };

@@ -19,6 +19,7 @@ export { defaultFitDelta, fitCosts, fitSchedule, FIT_DELTA_SHARE, planFit, type 
 export { sample, type SyntheticTable } from './sample.js';
 export { describe, MODEL_FORMAT, type SynthModel, type ModelDescription, type PrivacyReport, type PrivacyStep } from './model.js';
 export { binEdges, binIndex, sampleInBin, decodeColumn } from './discretize.js';
+export { codeCount, codeOf, codeSql as numericCodeSql, decodeNumeric, numericBinning, valueOf, type NumericBinning } from './columns.js';
 export { fastRandom, type FastRandom } from './rng.js';
 export { rhoFromEpsilonDelta, epsilonFromRho, deltaFromRho, epsilonFromRhoBasic, gaussianRho, selectionRho } from './budget.js';
 export { memoryOracle, countTable, type CodedTable } from './oracle.js';

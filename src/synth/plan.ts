@@ -27,7 +27,8 @@ export interface FitShape {
   rounds?: number;
   /** Share of rho for the one-way marginals (default aim 0.4, mst 1/3). */
   oneWayShare?: number;
-  /** 'mst': share for the tree selection (default 1/3). 'aim': share of each round (default 0.1). */
+  /** 'mst': share for the tree selection (default 1/3). 'aim': share of each round (default 0.05: the
+   * exponential mechanism's bounded-range cost makes that sharper than permute-and-flip's 10% was). */
   selectionShare?: number;
 }
 
@@ -59,7 +60,7 @@ export function fitSchedule(rho: number, shape: FitShape): FitSchedule {
   let measureRho: number;
   if (aim) {
     const perStep = (rho * (1 - oneWayShare)) / steps;
-    const share = shape.selectionShare ?? 0.1;
+    const share = shape.selectionShare ?? 0.05;
     [selectRho, measureRho] = [perStep * share, perStep * (1 - share)];
   } else {
     const share = shape.selectionShare ?? 1 / 3;
