@@ -1,4 +1,5 @@
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
+import { askedAt } from '../dp/accountant.js';
 import type { PrivacyCost } from '../dp/cost.js';
 import { rhoForEpsilonDelta, splitEqually } from '../dp/conversions.js';
 import {
@@ -135,7 +136,9 @@ export function planAggregate(domain: DomainDeclaration, ds: DatasetDeclaration,
     costs.push(...measurements.map((m) => m.mechanism.cost));
   }
   const mechanism = aggregate === 'quantile' ? 'permute-and-flip' : measurements[0]?.mechanism.kind ?? 'discreteLaplace+threshold';
-  const plan = { ...base, measurements, quantile, keySelection: keySel, costs, epsilon: privacy.epsilon, delta: privacy.delta, mechanism };
+  // The request's (epsilon, delta) on its costs: the accountant's basic route charges it as a whole (issue 18).
+  const asked = askedAt(costs, { epsilon: privacy.epsilon, delta: privacy.delta });
+  const plan = { ...base, measurements, quantile, keySelection: keySel, costs: asked, epsilon: privacy.epsilon, delta: privacy.delta, mechanism };
   return { ...plan, key: canonicalKey(plan) };
 }
 
