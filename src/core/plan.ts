@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { PrivacyCost } from '../dp/cost.js';
+import { askedAt } from '../dp/accountant.js';
 import { rhoForEpsilonDelta, splitEqually } from '../dp/conversions.js';
 import { discreteGaussianMechanism, discreteLaplaceMechanism, epsilonForAccuracy, rhoForAccuracy, type IntegerMechanism } from '../dp/mechanisms.js';
 import { keySelection } from '../dp/selection.js';
@@ -227,7 +228,9 @@ export function buildPlan(spec: QuerySpec): Plan {
     quantiles,
     keySelection: keySel,
     outputs,
-    costs,
+    // The request's (epsilon, delta) on its costs: the accountant's basic route charges the request
+    // as a whole, so no request moves a budget by more than it asked (issue 18).
+    costs: askedAt(costs, { epsilon: privacy.epsilon, delta: privacy.delta }),
     epsilon: privacy.epsilon,
     delta: privacy.delta,
     mechanism,

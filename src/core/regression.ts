@@ -1,3 +1,4 @@
+import { askedAt } from '../dp/accountant.js';
 import { createHash } from 'node:crypto';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { PrivacyCost } from '../dp/cost.js';
@@ -160,7 +161,7 @@ export function buildTrainingPlan(req: TrainingRequest): TrainingPlan {
         : discreteGaussianMechanism({ sensitivity: s.l2, rho: rho * share * (1 - 1e-12) });
     return { id, kind, sensitivity: s, mechanism };
   });
-  const costs = measurements.map((x) => x.mechanism.cost);
+  const costs = askedAt(measurements.map((x) => x.mechanism.cost), { epsilon: privacy.epsilon, delta: privacy.delta });
   const plan = {
     domain: req.domain.name,
     dataset: req.dataset,

@@ -30,6 +30,19 @@ export const ColumnSchema = z
     categories: z.array(z.string().min(1).max(200)).min(1).max(1000).optional(),
     /** Public granularity at which real values are released (numeric columns); default 1 for integers. */
     granularity: z.number().positive().optional(),
+    /**
+     * PUBLIC binning of a numeric column for synthetic data (from documentation, never from the
+     * data; see src/synth/columns.ts): point masses with their own code, and bin edges or a scale.
+     */
+    synthetic: z
+      .object({
+        specialValues: z.array(z.number()).max(20).optional(),
+        binEdges: z.array(z.number()).min(1).max(1000).optional(),
+        scale: z.enum(['linear', 'log']).optional(),
+        bins: z.number().int().min(1).max(1000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .superRefine((c, ctx) => {
     const numeric = c.type === 'integer' || c.type === 'float';
@@ -45,6 +58,18 @@ export const ColumnSchema = z
       ctx.addIssue({ code: 'custom', path: ['categories'], message: 'categories must be distinct' });
     if (c.type === 'integer' && c.bounds && !c.bounds.every(Number.isInteger))
       ctx.addIssue({ code: 'custom', path: ['bounds'], message: 'an integer column needs integer bounds' });
+    if (c.synthetic && !(numeric && c.bounds)) ctx.addIssue({ code: 'custom', path: ['synthetic'], message: 'only numeric columns have a synthetic binning' });
+    else if (c.synthetic) {
+      const [lo, hi] = c.bounds!;
+      const inside = (xs: number[] | undefined) => (xs ?? []).every((x) => x >= lo && x <= hi);
+      const increasing = (xs: number[] | undefined) => (xs ?? []).every((x, i, a) => i === 0 || x > a[i - 1]!);
+      if (!inside(c.synthetic.specialValues) || !increasing(c.synthetic.specialValues))
+        ctx.addIssue({ code: 'custom', path: ['synthetic', 'specialValues'], message: 'must be increasing and within the bounds' });
+      if (!inside(c.synthetic.binEdges) || !increasing(c.synthetic.binEdges))
+        ctx.addIssue({ code: 'custom', path: ['synthetic', 'binEdges'], message: 'must be increasing and within the bounds' });
+      if (c.synthetic.binEdges && (c.synthetic.scale || c.synthetic.bins))
+        ctx.addIssue({ code: 'custom', path: ['synthetic'], message: 'give binEdges, or scale and bins, not both' });
+    }
   });
 
 const SourceSchema = z.discriminatedUnion('kind', [

@@ -50,8 +50,16 @@ export const census: DomainDeclarationInput = {
         },
         { name: 'race', source: 'race', type: 'categorical', description: 'Race as recorded by the census.', categories: ['Amer-Indian-Eskimo', 'Asian-Pac-Islander', 'Black', 'Other', 'White'] },
         { name: 'sex', source: 'sex', type: 'categorical', description: 'Sex as recorded by the census.', categories: ['Female', 'Male'] },
-        { name: 'capitalGain', source: 'capital-gain', type: 'integer', unit: 'USD', bounds: [0, 99999], description: 'Capital gains in the year (census top-code 99,999).' },
-        { name: 'capitalLoss', source: 'capital-loss', type: 'integer', unit: 'USD', bounds: [0, 5000], description: 'Capital losses in the year.' },
+        // Synthetic binning from public facts: most people report no capital gain or loss (0 is a
+        // point mass), amounts are skewed (log-scale bins), and the census top-codes gains at 99,999.
+        {
+          name: 'capitalGain', source: 'capital-gain', type: 'integer', unit: 'USD', bounds: [0, 99999], description: 'Capital gains in the year (census top-code 99,999).',
+          synthetic: { specialValues: [0, 99999], scale: 'log', bins: 24 },
+        },
+        {
+          name: 'capitalLoss', source: 'capital-loss', type: 'integer', unit: 'USD', bounds: [0, 5000], description: 'Capital losses in the year.',
+          synthetic: { specialValues: [0], scale: 'log', bins: 24 },
+        },
         { name: 'hoursPerWeek', source: 'hours-per-week', type: 'integer', unit: 'hours', bounds: [1, 99], description: 'Usual hours worked per week (top-coded at 99).' },
         { name: 'nativeCountry', source: 'native-country', type: 'categorical', description: 'Country of birth. No public list: histogram keys go through DP key selection.' },
         { name: 'income', source: 'income-per-year', type: 'categorical', description: 'Yearly income class.', categories: ['<=50K', '>50K'] },
