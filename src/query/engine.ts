@@ -9,9 +9,10 @@ import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { planAggregate, type Plan } from './plan.js';
 import { releaseAnswer, type Answer } from './release.js';
-import { RANK_COLUMN } from '../seed/seed.js';
+import { unitColumn, verifiedRank } from '../seed/rank.js';
 import { statementFor } from './sql.js';
 import type { AggregateRequest } from './types.js';
+import { config } from '../config.js';
 
 /**
  * The one path every DP answer takes (resolvers are thin adapters over it):
@@ -50,7 +51,7 @@ export class QueryEngine {
   private readonly limiter = new RateLimiter();
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
-  private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
+  private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
   /** Done releases never change: a bounded in-process copy saves the memo read on repeats. */
@@ -88,17 +89,19 @@ export class QueryEngine {
     return s.policy;
   }
 
-  private readonly rankedTables = new Map<string, Promise<boolean>>();
-  /** Whether a dataset table carries the load-time rank column (tables loaded by older versions do not). */
-  private ranked(table: string): Promise<boolean> {
-    let r = this.rankedTables.get(table);
-    if (!r) {
-      r = this.db
-        .query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [this.db.schema, table, RANK_COLUMN])
-        .then((rows) => rows.length > 0);
-      this.rankedTables.set(table, r);
+  private readonly rankedTables = new Map<string, { at: number; ok: Promise<boolean> }>();
+  /**
+   * Whether a dataset's table carries a load-time rank whose invariant the database enforces
+   * (src/seed/rank.ts); re-checked every few seconds, so a dropped constraint stops the trust.
+   */
+  private ranked(dataset: Plan['dataset']): Promise<boolean> {
+    let r = this.rankedTables.get(dataset.table);
+    if (!r || Date.now() - r.at > 5000) {
+      const unit = unitColumn(dataset);
+      r = { at: Date.now(), ok: unit ? verifiedRank(this.db, dataset.table, unit.sql) : Promise.resolve(false) };
+      this.rankedTables.set(dataset.table, r);
     }
-    return r;
+    return r.ok;
   }
 
   private async memoised(key: string, requestMemo: Map<string, { id: string; result: Answer }>) {
@@ -161,7 +164,7 @@ export class QueryEngine {
     }
     let answer: Answer;
     try {
-      const stmt = statementFor(this.db, plan, { ranked: await this.ranked(plan.dataset.table) });
+      const stmt = statementFor(this.db, plan, { ranked: await this.ranked(plan.dataset) });
       const rows = await this.db.query<Record<string, string>>(stmt.sql, stmt.params);
       answer = releaseAnswer(plan, rows);
     } catch (e) {

@@ -1,9 +1,11 @@
+import { config } from '../config.js';
+
 /** Progress of long work on stderr: a live line on a terminal, a line per 10% in logs. */
 export function progress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr) {
   const started = Date.now();
   let lastDecile = -1;
   let done = 0;
-  const quiet = process.env.CDM_QUIET === '1';
+  const quiet = config().CDM_QUIET;
   return {
     add(n: number) {
       done += n;
