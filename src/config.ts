@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
   CDM_POLICY_TTL_MS: z.coerce.number().int().min(0).default(1000),
   /** DP releases computed at once per subgraph. */
   CDM_CONCURRENT_RELEASES: positiveInt.default(4),
+  /** Set to 1 by `cdm start` for its subgraph children: report progress over IPC, exit with the parent. */
+  CDM_SUPERVISED: flag.default(false),
   /** production refuses the test-only seeded noise source. */
   NODE_ENV: z.string().optional(),
   /** Set to 1 by the CLI: Apollo's usage reporting would try to reach the internet. */

@@ -9,6 +9,7 @@ import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { planAggregate, type Plan } from './plan.js';
 import { releaseAnswer, type Answer } from './release.js';
+import { observeMemoHit, observeRelease } from '../observability/metrics.js';
 import { unitColumn, verifiedRank } from '../seed/rank.js';
 import { statementFor } from './sql.js';
 import type { AggregateRequest } from './types.js';
@@ -140,7 +141,10 @@ export class QueryEngine {
     // Memoised releases are free: served from one indexed read (or the one the operation check
     // already made), without a transaction or the rate limit.
     const memo = await this.memoised(plan.key, this.scope(caller).memo);
-    if (memo) return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
+    if (memo) {
+      observeMemoHit(this.domain.name, plan.dataset.name);
+      return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
+    }
     if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
       throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
     const outcome = await chargeOrReuse(this.db, {
@@ -172,6 +176,7 @@ export class QueryEngine {
       throw e;
     }
     await completeRelease(this.db, outcome.releaseId, caller.id, answer);
+    observeRelease(this.domain.name, plan.dataset.name, plan.epsilon);
     return { answer, releaseId: outcome.releaseId, cached: false, ...meta };
   }
 

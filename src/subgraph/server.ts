@@ -14,6 +14,7 @@ import type { SubgraphContext } from './context.js';
 import { exportRoute } from './export.js';
 import { operationCostPlugin } from './operation-cost.js';
 import { buildDomainSchema } from './schema.js';
+import { metricsRoute, observabilityPlugin } from '../observability/metrics.js';
 
 /**
  * One domain's subgraph: its database (migrated, optionally seeded), its schema, and an HTTP server
@@ -33,13 +34,22 @@ export interface SubgraphOptions {
   verifier: Verifier;
   database: DatabaseOptions;
   seed?: boolean;
+  /** Reports each start-up step (cdm start prints them and counts them as progress). */
+  onStep?: (step: string) => void;
 }
 
 export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOptions): Promise<SubgraphHandle> {
+  const step = opts.onStep ?? (() => undefined);
+  step(`opening the ${opts.database.url ? 'PostgreSQL' : 'PGlite'} database`);
   const db = await openDomainDatabase(domain, opts.database);
   try {
+    step('migrating');
     await migrate(db);
-    if (opts.seed) await seedDomain(db, domain);
+    if (opts.seed) {
+      step('loading data');
+      await seedDomain(db, domain);
+    }
+    step('building the schema');
     const engine = new QueryEngine(domain, db);
     const apollo = new ApolloServer<SubgraphContext>({
       schema: buildDomainSchema(domain),
@@ -48,13 +58,13 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       stopOnTerminationSignals: false,
       validationRules: [queryLimitsRule()],
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain)],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain), observabilityPlugin(domain.name)],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({
       apollo,
       context: async (req) => ({ caller: await opts.verifier(req.headers.authorization), domain, db, engine, loaders: new Map() }),
-      routes: [exportRoute(domain, engine, opts.verifier)],
+      routes: [exportRoute(domain, engine, opts.verifier), metricsRoute()],
       health: async () => {
         await db.query('SELECT 1');
         return { status: 'pass', domain: domain.name, database: db.kind };
