@@ -23,7 +23,7 @@ export const ConfigSchema = z.object({
   CDM_SCHEMA_SUFFIX: z.string().default(''),
   /** Connections per domain pool on PostgreSQL. */
   CDM_PG_POOL: positiveInt.default(10),
-  /** Folder of domain declarations (*.json, *.yaml, *.yml, *.js, *.ts); default domains/ of the repo. */
+  /** Folder(s) of domain declarations (*.json, *.yaml, *.yml, *.js, *.ts), ':'-separated; default domains/ of the repo. */
   CDM_DOMAINS_DIR: z.string().optional(),
   /** Seconds a subgraph may go without progress (seeding prints progress) before start gives up. */
   CDM_HEALTH_TIMEOUT_S: positiveInt.default(180),

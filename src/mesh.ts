@@ -71,7 +71,11 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
             const child = spawnSubgraph(d, port, opts);
             children.push(child);
             const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
-            await waitReady(url, child, d.name, log);
+            // A subgraph that failed or stalled is stopped, not left holding its port.
+            await waitReady(url, child, d.name, log).catch(async (e) => {
+              await stopChild(child);
+              throw e;
+            });
             urls[d.name] = `${url}/graphql`;
             log(`subgraph ${d.name} on ${url}/graphql (pid ${child.pid})`);
           }
@@ -126,13 +130,17 @@ async function waitReady(url: string, child: ChildProcess, name: string, log: (l
   let lastProgress = Date.now();
   let lastLog = Date.now();
   let ready = false;
+  let failure: string | undefined;
   const onMessage = (m: unknown) => {
     lastProgress = Date.now();
-    if ((m as { type?: string })?.type === 'ready') ready = true;
+    const msg = m as { type?: string; message?: string };
+    if (msg?.type === 'ready') ready = true;
+    if (msg?.type === 'failed') failure = msg.message;
   };
   child.on('message', onMessage);
   try {
     while (Date.now() - lastProgress < idleMs) {
+      if (failure) throw new Error(failure);
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`subgraph ${name} exited (${child.exitCode ?? child.signalCode}) before becoming healthy`);
       if (ready || (await healthy(url))) return;
       if (Date.now() - lastLog >= 10_000) {

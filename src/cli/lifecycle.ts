@@ -70,6 +70,9 @@ const parentOf = (pid: number) => stat(pid)?.ppid;
 const isShell = (pid: number) => ['sh', 'dash', 'bash', 'zsh', 'ash'].includes(stat(pid)?.comm ?? '');
 
 /** Tells a supervising parent (over IPC) that this process made progress or is ready. */
-export function notifyParent(message: { type: 'progress' | 'ready'; [k: string]: unknown }) {
-  if (config().CDM_SUPERVISED && process.send && process.connected) process.send(message, undefined, {}, () => undefined);
+export function notifyParent(message: { type: 'progress' | 'ready' | 'failed'; [k: string]: unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    if (config().CDM_SUPERVISED && process.send && process.connected) process.send(message, undefined, {}, () => resolve());
+    else resolve();
+  });
 }

@@ -74,9 +74,13 @@ program
       console.error(`subgraph ${name}: ${s}`);
       notifyParent({ type: 'progress', step: s });
     };
-    const h = await startSubgraph(domain, { port: o.port, host: o.host, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain), onStep });
+    const h = await startSubgraph(domain, { port: o.port, host: o.host, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain), onStep }).catch(async (e: Error) => {
+      // The reason goes to the supervising `cdm start` too, which names it in its report.
+      await notifyParent({ type: 'failed', message: e.message });
+      throw e;
+    });
     life.onStop(() => h.close());
-    notifyParent({ type: 'ready', url: h.url });
+    await notifyParent({ type: 'ready', url: h.url });
   });
 
 const domainCmd = program.command('domain').description('domain declarations: check, list, prepare existing data');

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, delimiter, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
 import { config } from '../config.js';
@@ -16,7 +16,8 @@ import { DeclarationError, validateDomain, type DomainDeclaration } from './decl
 export const DATA_EXTENSIONS = ['.json', '.yaml', '.yml'];
 export const MODULE_EXTENSIONS = ['.js', '.mjs', '.ts', '.mts'];
 
-export const domainsDir = () => resolve(config().CDM_DOMAINS_DIR ?? fromRoot('domains'));
+/** The declaration folders: CDM_DOMAINS_DIR (several joined with ':'), else domains/ of the repo. */
+export const domainsDirs = () => (config().CDM_DOMAINS_DIR ?? fromRoot('domains')).split(delimiter).filter(Boolean).map((d) => resolve(d));
 
 export interface LoadedDomains {
   domains: DomainDeclaration[];
@@ -87,11 +88,11 @@ export const declarationFiles = (dir: string) =>
     .map((f) => join(dir, f))
     .filter((f) => statSync(f).isFile());
 
-/** Loads every declaration of a folder; a bad file is reported and skipped, never fatal to the rest. */
-export async function loadDomainsDir(dir = domainsDir()): Promise<LoadedDomains> {
+/** Loads every declaration of the folders; a bad file is reported and skipped, never fatal to the rest. */
+export async function loadDomainsDir(dirs = domainsDirs()): Promise<LoadedDomains> {
   const domains: DomainDeclaration[] = [];
   const errors: DeclarationError[] = [];
-  for (const file of declarationFiles(dir)) {
+  for (const file of dirs.flatMap((dir) => declarationFiles(dir))) {
     try {
       add(domains, await loadDomainFile(file), file);
     } catch (e) {
