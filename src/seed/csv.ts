@@ -91,22 +91,20 @@ export function csvValue(c: ColumnDeclaration, raw: string | undefined): { value
 /** The rows of a CSV dataset in batches; a bad header throws before any row is yielded. */
 export async function* csvBatches(ds: DatasetDeclaration, file: string, batchSize: number, rejections: Rejections): AsyncGenerator<Row[]> {
   const ignore = ds.source.kind === 'csv' ? (ds.source.ignore ?? []) : [];
-  const parser = csvStream(file).pipe(
-    parse({
-      trim: true,
-      columns: (header: string[]) => {
-        const errors = checkHeader(ds, ignore, header);
-        if (errors.length) throw new CsvHeaderError(`${file}: ${errors.join('; ')}`);
-        return header;
-      },
-    }),
-  );
+  const parser = csvStream(file).pipe(parse({ trim: true, relax_column_count: true, skip_empty_lines: true }));
   let batch: Row[] = [];
-  for await (const record of parser as AsyncIterable<Record<string, string>>) {
+  let index: Map<string, number> | undefined;
+  for await (const record of parser as AsyncIterable<string[]>) {
+    if (!index) {
+      const errors = checkHeader(ds, ignore, record);
+      if (errors.length) throw new CsvHeaderError(`${file}: ${errors.join('; ')}`);
+      index = new Map(record.map((h, i) => [h, i]));
+      continue;
+    }
     const row: Row = {};
-    let reject: string | undefined;
-    for (const c of ds.columns) {
-      const v = csvValue(c, record[headerOf(c)]);
+    let reject: string | undefined = record.length === index.size ? undefined : `wrong number of fields (${record.length}, header has ${index.size})`;
+    for (const c of reject ? [] : ds.columns) {
+      const v = csvValue(c, record[index.get(headerOf(c))!]);
       if ('reject' in v) {
         reject = v.reject;
         break;
