@@ -1,23 +1,22 @@
 #!/usr/bin/env node
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, mintDevToken } from '../auth/tokens.js';
-import { compose, writeComposition } from '../compose.js';
-import { resolve } from 'node:path';
 import { config } from '../config.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { loadDomainFile, loadDomainsDir } from '../domain/loader.js';
 import { demoDomains, findDomain } from '../domain/registry.js';
 import { checkSources } from '../seed/check.js';
-import { prepareDomain } from '../seed/prepare.js';
 import { lifecycle, notifyParent } from './lifecycle.js';
-import { verifyAudit } from '../governance/audit.js';
-import { startMesh } from '../mesh.js';
-import { seedDomain } from '../seed/seed.js';
-import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
-import { migrate } from '../storage/migrate.js';
-import { startSubgraph } from '../subgraph/server.js';
 
 process.env.APOLLO_TELEMETRY_DISABLED = '1';
+
+/**
+ * The heavy modules (Apollo, Prisma, PGlite) load only in the commands that use them, so that
+ * `cdm token` or `cdm domain check` answer at once even on a loaded machine.
+ */
+const mesh = () => import('../mesh.js');
+const storage = async () => ({ ...(await import('../storage/database.js')), ...(await import('../storage/migrate.js')) });
 
 const int = (v: string) => {
   const n = Number.parseInt(v, 10);
@@ -51,11 +50,12 @@ program
     const life = lifecycle({ watchParent: o.exitWithParent === true, log: say });
     const domains = await runtimeDomains(o.domains, say);
     say(`starting ${domains.map((d) => d.name).join(', ')} (pid ${process.pid})`);
-    const mesh = await startMesh({ domains, gatewayPort: o.port, subgraphPortBase: o.subgraphPort, host: o.host, inProcess: false, seed: o.seed, log: say });
-    life.onStop(() => mesh.close());
-    const failed = Object.keys(mesh.failed);
-    console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${mesh.gateway.url}/graphql${failed.length ? ` (NOT started: ${failed.join(', ')})` : ''}`);
-    console.log(`health: ${mesh.gateway.url}/health, metrics: ${mesh.gateway.url}/metrics`);
+    const { startMesh } = await mesh();
+    const running = await startMesh({ domains, gatewayPort: o.port, subgraphPortBase: o.subgraphPort, host: o.host, inProcess: false, seed: o.seed, log: say });
+    life.onStop(() => running.close());
+    const failed = Object.keys(running.failed);
+    console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.gateway.url}/graphql${failed.length ? ` (NOT started: ${failed.join(', ')})` : ''}`);
+    console.log(`health: ${running.gateway.url}/health, metrics: ${running.gateway.url}/metrics`);
     console.log(`mint a token with: npm run -s cdm -- token --sub alice --role analyst`);
   });
 
@@ -74,6 +74,8 @@ program
       console.error(`subgraph ${name}: ${s}`);
       notifyParent({ type: 'progress', step: s });
     };
+    const { startSubgraph } = await import('../subgraph/server.js');
+    const { databaseOptionsFromEnv } = await storage();
     const h = await startSubgraph(domain, { port: o.port, host: o.host, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain), onStep }).catch(async (e: Error) => {
       // The reason goes to the supervising `cdm start` too, which names it in its report.
       await notifyParent({ type: 'failed', message: e.message });
@@ -117,6 +119,8 @@ domainCmd
   .option('--refresh', 're-draw the ranks of every row (e.g. after rows changed unit)')
   .action(async (name: string, o: { refresh?: boolean }) => {
     const d = findDomain(await runtimeDomains(undefined, (l) => console.error(l)), name);
+    const { openDomainDatabase, databaseOptionsFromEnv, migrate } = await storage();
+    const { prepareDomain } = await import('../seed/prepare.js');
     const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
     try {
       await migrate(db);
@@ -131,13 +135,14 @@ domainCmd
 program
   .command('compose')
   .description('write the demo domains\' subgraph SDL and supergraph under schema/ (the published contract; `cdm start` composes at run time)')
-  .action(() => {
+  .action(async () => {
+    const { compose, writeComposition } = await import('../compose.js');
     for (const f of writeComposition(compose(demoDomains()))) console.log(`wrote ${f}`);
   });
 
 program
   .command('seed')
-  .description('migrate and load the demo data (idempotent)')
+  .description('migrate and load each dataset from its declared source (idempotent)')
   .option('--domains <names>', 'comma-separated domains')
   .option('--rows <dataset=n...>', 'override generated row counts, e.g. visits=1000000', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--force', 'reload even if unchanged')
@@ -146,6 +151,8 @@ program
       const [k, v] = r.split('=');
       return [k!, Number(v)];
     }));
+    const { openDomainDatabase, databaseOptionsFromEnv, migrate } = await storage();
+    const { seedDomain } = await import('../seed/seed.js');
     for (const d of await selectDomains(o.domains)) {
       const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
       try {
@@ -174,6 +181,8 @@ audit
   .option('--domains <names>', 'comma-separated domains')
   .action(async (o: { domains?: string }) => {
     let ok = true;
+    const { openDomainDatabase, databaseOptionsFromEnv } = await storage();
+    const { verifyAudit } = await import('../governance/audit.js');
     for (const d of (await selectDomains(o.domains)).filter((x) => x.sensitivity === 'sensitive')) {
       const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
       try {
