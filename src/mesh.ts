@@ -51,6 +51,9 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
     await Promise.all(children.map(stopChild));
   };
+  const pending = new Set(opts.domains.map((d) => d.name));
+  const since = Date.now();
+  const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
   try {
     await Promise.all(
       opts.domains.map(async (d, i) => {
@@ -72,7 +75,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
             children.push(child);
             const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
             // A subgraph that failed or stalled is stopped, not left holding its port.
-            await waitReady(url, child, d.name, log).catch(async (e) => {
+            await waitReady(url, child, d.name).catch(async (e) => {
               await stopChild(child);
               throw e;
             });
@@ -82,9 +85,11 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
         } catch (e) {
           failed[d.name] = (e as Error).message;
           log(`subgraph ${d.name} FAILED, left out of the mesh: ${(e as Error).message}`);
+        } finally {
+          pending.delete(d.name);
         }
       }),
-    );
+    ).finally(() => clearInterval(ticker));
     const started = opts.domains.filter((d) => urls[d.name]);
     if (started.length === 0) throw new Error(`no domain started (${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ') || 'none declared'})`);
     log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
@@ -124,11 +129,9 @@ function spawnSubgraph(d: DomainDeclaration, port: number, opts: MeshOptions): C
  * message the child sends (seeding reports progress) restarts it, so the wait scales with the work
  * instead of failing a large or slow load; a silent stall still fails.
  */
-async function waitReady(url: string, child: ChildProcess, name: string, log: (l: string) => void): Promise<void> {
+async function waitReady(url: string, child: ChildProcess, name: string): Promise<void> {
   const idleMs = config().CDM_HEALTH_TIMEOUT_S * 1000;
-  const started = Date.now();
   let lastProgress = Date.now();
-  let lastLog = Date.now();
   let ready = false;
   let failure: string | undefined;
   const onMessage = (m: unknown) => {
@@ -143,10 +146,6 @@ async function waitReady(url: string, child: ChildProcess, name: string, log: (l
       if (failure) throw new Error(failure);
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`subgraph ${name} exited (${child.exitCode ?? child.signalCode}) before becoming healthy`);
       if (ready || (await healthy(url))) return;
-      if (Date.now() - lastLog >= 10_000) {
-        lastLog = Date.now();
-        log(`waiting for subgraph ${name} (${Math.round((Date.now() - started) / 1000)}s)...`);
-      }
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`subgraph ${name} made no progress for ${idleMs / 1000}s (CDM_HEALTH_TIMEOUT_S) and is not healthy`);
