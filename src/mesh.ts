@@ -91,6 +91,8 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       }),
     ).finally(() => clearInterval(ticker));
     const started = opts.domains.filter((d) => urls[d.name]);
+    // In-process meshes (tests, benchmarks) want every domain: a failure there is an error.
+    if (opts.inProcess && Object.keys(failed).length) throw new Error(`subgraphs failed: ${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ')}`);
     if (started.length === 0) throw new Error(`no domain started (${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ') || 'none declared'})`);
     log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
     const { supergraphSdl } = compose(started);

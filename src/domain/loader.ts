@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, delimiter, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
@@ -81,18 +81,20 @@ async function importTypeScript(file: string): Promise<Record<string, unknown>> 
   return import(`data:text/javascript;base64,${Buffer.from(out.outputText).toString('base64')}`);
 }
 
-export const declarationFiles = (dir: string) =>
-  readdirSync(dir)
+export const declarationFiles = (dir: string) => {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclarationError(`${display(dir)}: no such folder of domain declarations (CDM_DOMAINS_DIR)`);
+  return readdirSync(dir)
     .filter((f) => [...DATA_EXTENSIONS, ...MODULE_EXTENSIONS].includes(extname(f)) && !f.endsWith('.d.ts') && !f.startsWith('.'))
     .sort()
     .map((f) => join(dir, f))
     .filter((f) => statSync(f).isFile());
+};
 
 /** Loads every declaration of the folders; a bad file is reported and skipped, never fatal to the rest. */
 export async function loadDomainsDir(dirs = domainsDirs()): Promise<LoadedDomains> {
   const domains: DomainDeclaration[] = [];
   const errors: DeclarationError[] = [];
-  for (const file of dirs.flatMap((dir) => declarationFiles(dir))) {
+  for (const file of dirs.flatMap(declarationFiles)) {
     try {
       add(domains, await loadDomainFile(file), file);
     } catch (e) {
