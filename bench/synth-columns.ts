@@ -12,7 +12,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { validateDomain, type ColumnDeclaration } from '../src/domain/declaration.js';
-import { census } from '../src/domain/demo/census.js';
+import { demoDeclarationInput } from '../src/domain/registry.js';
+
+const census = demoDeclarationInput('census');
 import { seededRandom } from '../src/dp/random.js';
 import { codeCount, codeOf, decodeNumeric, numericBinning, type NumericBinning } from '../src/synth/columns.js';
 import { averageTvd, marginalTvd } from '../src/synth/metrics.js';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { configFrom } from '../config.js';
 import { unauthenticated } from '../errors.js';
 
 /**
@@ -49,12 +50,14 @@ export function maxLifetimeFromEnv(env = process.env): number {
 }
 
 export function devSecretPath(env = process.env): string {
-  return resolve(env.CDM_DATA_DIR && env.CDM_DATA_DIR !== 'memory://' ? env.CDM_DATA_DIR : resolve(process.cwd(), '.data'), 'dev-jwt-secret');
+  const dir = configFrom(env).CDM_DATA_DIR;
+  return resolve(dir && dir !== 'memory://' ? dir : resolve(process.cwd(), '.data'), 'dev-jwt-secret');
 }
 
 /** The HS256 development secret: from CDM_JWT_SECRET, else the local file, created on first use. */
 export function loadOrCreateDevSecret(env = process.env): Uint8Array {
-  if (env.CDM_JWT_SECRET) return new TextEncoder().encode(env.CDM_JWT_SECRET);
+  const secret = configFrom(env).CDM_JWT_SECRET;
+  if (secret) return new TextEncoder().encode(secret);
   const path = devSecretPath(env);
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
@@ -64,8 +67,9 @@ export function loadOrCreateDevSecret(env = process.env): Uint8Array {
 }
 
 export function authConfigFromEnv(env = process.env): AuthConfig {
-  const common = { issuer: env.CDM_JWT_ISSUER || undefined, audience: env.CDM_JWT_AUDIENCE || undefined, maxLifetimeSeconds: maxLifetimeFromEnv(env) };
-  if (env.CDM_JWKS_URL) return { jwksUrl: env.CDM_JWKS_URL, ...common };
+  const c = configFrom(env);
+  const common = { issuer: c.CDM_JWT_ISSUER || undefined, audience: c.CDM_JWT_AUDIENCE || undefined, maxLifetimeSeconds: maxLifetimeFromEnv(env) };
+  if (c.CDM_JWKS_URL) return { jwksUrl: c.CDM_JWKS_URL, ...common };
   return { secret: loadOrCreateDevSecret(env), ...common };
 }
 

@@ -75,8 +75,21 @@ export const ColumnSchema = z
 const SourceSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('csv'),
-    /** Path relative to the repository root (gzipped CSV with a header row). */
+    /**
+     * CSV with a header row, plain or gzipped (detected from the content). A relative path is
+     * relative to the declaration file's folder (src/domain/loader.ts resolves it at load).
+     */
     file: z.string().min(1),
+    /** Header columns of the file that are not declared and are skipped (anything else is an error). */
+    ignore: z.array(z.string()).optional(),
+  }),
+  z.object({
+    /**
+     * Existing data: `table` names a table or view that already lives in the domain's own database
+     * schema and is never copied or dropped. `cdm domain prepare` adds the load-time rank to a table
+     * (src/seed/prepare.ts); without it, queries bound contributions per query.
+     */
+    kind: z.literal('table'),
   }),
   z.object({
     kind: z.literal('generated'),

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateDomain } from '../../src/domain/declaration.js';
-import { census } from '../../src/domain/demo/census.js';
+import { demoDeclarationInput } from '../../src/domain/registry.js';
+
+const census = demoDeclarationInput('census');
 import { seededRandom } from '../../src/dp/random.js';
 import { codeCount, codeOf, codeSql, decodeNumeric, numericBinning, valueOf } from '../../src/synth/columns.js';
 import { fastRandom } from '../../src/synth/rng.js';
