@@ -22,7 +22,7 @@
  * "Fully adaptive composition in differential privacy", ICML, Thm 3.1 for the zCDP/RDP filter);
  * (eps_i, delta_i) chosen adaptively compose BASICALLY while sum eps_i <= E and sum delta_i <= D
  * (Rogers, Roth, Ullman & Vadhan 2016, "Privacy odometers and filters", Thm 3.6: the basic
- * composition filter is valid with no loss). So the state keeps four routes, each a running sum
+ * composition filter is valid with no loss). So the state keeps three routes, each a running sum
  * with a monotone stopping rule, every release converted ONCE into each currency:
  *   s   = sum mu_i^2   (GDP): exact for Gaussian noise. The privacy loss of a Gaussian is Gaussian;
  *                      k releases with sigma are one with sigma/sqrt(k) (Balle & Wang 2018), and
@@ -75,7 +75,11 @@
  *    everything, else randomised response RR_{eps_i} (so it enters the three sums as a pure
  *    eps_i release). The coins cost at most sum delta_i, which must fit a share of cap.delta
  *    FIXED in advance (DELTA_SPLIT.approx): a share that grew or shrank with what the analyst did
- *    would again be an unproven two-dimensional filter.
+ *    would again be an unproven two-dimensional filter. The coins are paid ONCE for all routes:
+ *    P[M(D) in O] <= P[M(D) in O, no coin revealed] + sum delta_i, and on "no coin revealed" the
+ *    interaction is (sub-probability for sub-probability under D and D') the one where every
+ *    approx release is RR_{eps_i}, to which the union-of-routes argument above applies. In the
+ *    basic route an approx release is that pure eps_i release (its delta already paid here).
  */
 import type { Asked, Cap, PrivacyCost } from './cost.js';
 import {

@@ -118,17 +118,19 @@ test('a multi-part Gaussian request (mean) is proved as a whole: at most its ask
 
 test('random mixed ledgers never report more than the plain sum asked, and never less than any single request proves', () => {
   const rnd = fastRandom(seededRandom('mixed-ledgers'));
-  for (let ledger = 0; ledger < 40; ledger++) {
+  for (let ledger = 0; ledger < 30; ledger++) {
     let s: AccountantState = emptyState();
     let plain = 0;
     let largest = 0;
-    const n = 1 + rnd.below(30);
+    const n = 1 + rnd.below(20);
     for (let i = 0; i < n; i++) {
       const eps = 0.02 + rnd.next();
       const kind = rnd.below(4);
-      const costs = kind === 0 ? laplace(eps) : kind === 1 ? gaussCount(eps, 1e-9) : kind === 2 ? gaussMean(eps, 1e-9, 1 + rnd.below(100)) : planFit(eps, 1e-9, CENSUS).costs;
+      // Fits at a few epsilons only (each plan is a search; they are memoised).
+      const fitEps = [0.3, 1, 2][rnd.below(3)]!;
+      const costs = kind === 0 ? laplace(eps) : kind === 1 ? gaussCount(eps, 1e-9) : kind === 2 ? gaussMean(eps, 1e-9, 1 + rnd.below(100)) : planFit(fitEps, 1e-9, CENSUS).costs;
       s = composeAll(s, costs);
-      plain += eps;
+      plain += kind === 3 ? fitEps : eps;
       largest = Math.max(largest, requestEpsilon(costs, 1e-6));
       const spent = epsilonSpent(s, 1e-6);
       assert.ok(spent <= plain * TOL, `ledger ${ledger} step ${i}: ${spent} > ${plain}`);
