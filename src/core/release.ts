@@ -1,5 +1,6 @@
 import type { IntegerMechanism } from '../dp/mechanisms.js';
 import { permuteAndFlip } from '../dp/selection.js';
+import { meanInterval, stddevInterval, varianceInterval } from '../dp/intervals.js';
 import type { Grid, Output, Plan, QuantileMeasurement, Statistic } from './plan.js';
 
 /**
@@ -25,7 +26,6 @@ export interface ReleasedTable {
 /** Exact results by statement id: rows with k0.. (group keys) and the statement's columns. */
 export type RawResults = Record<string, Record<string, string | null>[]>;
 
-const Z95 = 1.959963984540054;
 const SEP = '\u0000';
 
 export function releaseTable(plan: Plan, raw: RawResults, confidence = 0.95): ReleasedTable {
@@ -76,10 +76,10 @@ function outputValue(plan: Plan, o: Output, noisy: (id: string) => bigint, bins:
       return exactInterval(Number(noisy(o.uses.sum!)) * g, mech(o.uses.sum!), g, confidence);
     }
     case 'mean':
-      return meanValue(stat(plan, o.uses.centredSum!).grid!, noisy(o.uses.count!), noisy(o.uses.centredSum!), mech(o.uses.count!), mech(o.uses.centredSum!));
+      return meanValue(stat(plan, o.uses.centredSum!).grid!, noisy(o.uses.count!), noisy(o.uses.centredSum!), mech(o.uses.count!), mech(o.uses.centredSum!), confidence);
     case 'variance':
     case 'stddev':
-      return varianceValue(stat(plan, o.uses.centredSum!).grid!, [noisy(o.uses.count!), noisy(o.uses.centredSum!), noisy(o.uses.sumSquares!)], [mech(o.uses.count!), mech(o.uses.centredSum!), mech(o.uses.sumSquares!)], o.aggregate === 'stddev');
+      return varianceValue(stat(plan, o.uses.centredSum!).grid!, [noisy(o.uses.count!), noisy(o.uses.centredSum!), noisy(o.uses.sumSquares!)], [mech(o.uses.count!), mech(o.uses.centredSum!), mech(o.uses.sumSquares!)], o.aggregate === 'stddev', confidence);
     case 'quantile': {
       const q = plan.quantiles.find((x) => x.id === o.uses.quantile)!;
       return quantileValue(q, bins ?? new Array<bigint>(q.bins).fill(0n), confidence);
@@ -95,20 +95,25 @@ function exactInterval(value: number, mech: IntegerMechanism, granularity: numbe
 
 /**
  * mean = mid + centredSum / count. Standard error by the delta method on the two independent
- * noises, evaluated at the noisy values (post-processing); the interval is normal-approximate.
+ * noises, evaluated at the noisy values (post-processing); the interval is a union bound over the
+ * exact discrete tails of both noises (src/dp/intervals.ts), so it covers at least `confidence`.
  */
-function meanValue(grid: Grid, count: bigint, centred: bigint, countMech: IntegerMechanism, sumMech: IntegerMechanism): DpValue {
+function meanValue(grid: Grid, count: bigint, centred: bigint, countMech: IntegerMechanism, sumMech: IntegerMechanism, confidence: number): DpValue {
   const { g, lo, hi, mid } = grid;
   const n = Math.max(1, Number(count));
   const offset = clamp(Number(centred) / n, Number(lo - mid), Number(hi - mid));
   const value = (Number(mid) + offset) * g;
   const se = (Math.sqrt(sumMech.variance + offset * offset * countMech.variance) / n) * g;
-  return normalInterval(value, se, Number(lo) * g, Number(hi) * g);
+  const iv = meanInterval({ count: { value: Number(count), mechanism: countMech }, sum: { value: Number(centred), mechanism: sumMech }, lo: Number(lo - mid), hi: Number(hi - mid), confidence });
+  return { value, standardError: se, low: (Number(mid) + iv.low) * g, high: (Number(mid) + iv.high) * g, confidence, errorScale: 'VALUE' };
 }
 
-/** variance = S2/n - (S1/n)^2 on the centred grid; stddev = sqrt(variance). */
-function varianceValue(grid: Grid, [count, s1n, s2n]: bigint[], [cm, s1m, s2m]: IntegerMechanism[], stddev: boolean): DpValue {
-  const { g, lo, hi } = grid;
+/**
+ * variance = S2/n - (S1/n)^2 on the centred grid; stddev = sqrt(variance). Standard error by the
+ * delta method; the interval from the exact tails of the three noises (src/dp/intervals.ts).
+ */
+function varianceValue(grid: Grid, [count, s1n, s2n]: bigint[], [cm, s1m, s2m]: IntegerMechanism[], stddev: boolean, confidence: number): DpValue {
+  const { g, lo, hi, mid } = grid;
   const n = Math.max(1, Number(count));
   const s1 = Number(s1n);
   const s2 = Number(s2n);
@@ -118,14 +123,15 @@ function varianceValue(grid: Grid, [count, s1n, s2n]: bigint[], [cm, s1m, s2m]: 
   const d1 = (-2 * s1) / (n * n);
   const dn = -s2 / (n * n) + (2 * s1 * s1) / (n * n * n);
   const seGrid = Math.sqrt(d2 * d2 * s2m!.variance + d1 * d1 * s1m!.variance + dn * dn * cm!.variance);
-  if (!stddev) return normalInterval(varGrid * g * g, seGrid * g * g, 0, maxVar * g * g);
+  const args = { count: { value: Number(count), mechanism: cm! }, sum: { value: s1, mechanism: s1m! }, sumSquares: { value: s2, mechanism: s2m! }, lo: Number(lo - mid), hi: Number(hi - mid), confidence };
+  if (!stddev) {
+    const iv = varianceInterval(args);
+    return { value: varGrid * g * g, standardError: seGrid * g * g, low: iv.low * g * g, high: iv.high * g * g, confidence, errorScale: 'VALUE' };
+  }
   const sd = Math.sqrt(varGrid);
   const seSd = sd > 0 ? seGrid / (2 * sd) : Math.sqrt(seGrid);
-  return normalInterval(sd * g, seSd * g, 0, Math.sqrt(maxVar) * g);
-}
-
-function normalInterval(value: number, se: number, min: number, max: number): DpValue {
-  return { value, standardError: se, low: Math.max(min, value - Z95 * se), high: Math.min(max, value + Z95 * se), confidence: 0.95, errorScale: 'VALUE' };
+  const iv = stddevInterval(args);
+  return { value: sd * g, standardError: seSd * g, low: iv.low * g, high: iv.high * g, confidence, errorScale: 'VALUE' };
 }
 
 function binsByGroup(rows: Record<string, string | null>[], q: QuantileMeasurement, keyOf: (r: Record<string, string | null>) => string): Map<string, bigint[]> {

@@ -43,7 +43,13 @@ export interface StoredRelease {
   epsilon: number;
   delta: number;
 }
-export type ChargeOutcome = { kind: 'charged'; releaseId: string } | { kind: 'cached'; release: StoredRelease } | { kind: 'pending'; releaseId: string };
+/** The caller's spent epsilon (at their cap's delta, as the accountant proves it) around one charge. */
+export interface BudgetEffect {
+  budgetBefore: number;
+  budgetAfter: number;
+  cap: number;
+}
+export type ChargeOutcome = { kind: 'charged'; releaseId: string; effect: BudgetEffect } | { kind: 'cached'; release: StoredRelease } | { kind: 'pending'; releaseId: string };
 
 class LostRace extends Error {}
 
@@ -148,7 +154,7 @@ async function chargeTx(q: TxQuery, schema: string, req: ChargeRequest): Promise
     },
     state: { [pkey]: rowJson(pAfter), [gkey]: globalJson(gAfter, explicitCap(global!)) },
   });
-  return { kind: 'charged', releaseId };
+  return { kind: 'charged', releaseId, effect: { budgetBefore: spentEpsilon(mine.row), budgetAfter: spentEpsilon(pAfter), cap: pcap.epsilon } };
 }
 
 /** The dataset's cap an admin set explicitly, if any. */
@@ -191,6 +197,8 @@ function refuseIfOver(row: BudgetRow, cap: Cap, which: string, req: ChargeReques
     spent,
     remaining: Math.max(0, cap.epsilon - spent),
     wouldSpend: spentAfter,
+    budgetBefore: spent,
+    budgetAfter: spentAfter,
     requestedEpsilon: req.epsilon,
   });
 }

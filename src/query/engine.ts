@@ -5,9 +5,9 @@ import { buildPlan, type Plan, type QuerySpec } from '../core/plan.js';
 import { datasetsOf } from '../core/relation.js';
 import type { ReleasedTable } from '../core/release.js';
 import { computeRelease } from './execute.js';
-import { emptyState, epsilonSpent } from '../dp/accountant.js';
+import { emptyState, epsilonSpent, howManyMore } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
-import { addCosts, datasetBudget, principalBudget } from '../governance/ledger.js';
+import { addCosts, datasetBudget, principalBudget, type BudgetEffect } from '../governance/ledger.js';
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { GovernanceService } from '../governance/service.js';
 import { SyntheticService } from './synthetic.js';
@@ -30,6 +30,8 @@ export type OperationItem = { dataset: string; request: AggregateRequest } | { d
 
 export interface Release {
   answer: Answer;
+  /** The caller's spent epsilon before and after the charge (absent when served from memo). */
+  effect?: BudgetEffect;
   releaseId: string;
   cached: boolean;
   epsilon: number;
@@ -38,6 +40,7 @@ export interface Release {
 }
 export interface TableRelease {
   table: ReleasedTable;
+  effect?: BudgetEffect;
   plan: Plan;
   releaseId: string;
   cached: boolean;
@@ -104,7 +107,7 @@ export class QueryEngine {
   async run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
     const { plan } = await this.prepare(caller, datasetName, req);
     const r = await this.execute(caller, plan, req.aggregate, describeRequest(datasetName, req));
-    return { answer: answerOf(r.table), releaseId: r.releaseId, cached: r.cached, epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
+    return { answer: answerOf(r.table), releaseId: r.releaseId, cached: r.cached, epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism, effect: r.effect };
   }
 
   /** Any plan-IR query (DP SQL, the wire protocol): one release of a table of DP values. */
@@ -138,7 +141,7 @@ export class QueryEngine {
         policy,
         this.scope(caller).memo,
       );
-      return { table: r.result as ReleasedTable, plan, releaseId: r.releaseId, cached: r.cached };
+      return { table: r.result as ReleasedTable, plan, releaseId: r.releaseId, cached: r.cached, effect: r.effect };
     });
   }
 
@@ -229,6 +232,11 @@ export class QueryEngine {
       epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
       fitsBudget: mine.fits(plan.costs),
       remainingAfter: Math.max(0, cap.epsilon - mine.after(plan.costs)),
+      budgetBefore: mine.spent,
+      budgetAfter: mine.after(plan.costs),
+      // In the current epoch of the caller's budget (src/governance/budget.ts): the cap less what
+      // closed epochs spent, at the epoch's delta.
+      moreOfThese: cappedCount(howManyMore(mine.row.spent, plan.costs, { epsilon: cap.epsilon - mine.row.priorEpsilon, delta: mine.row.epochDelta ?? cap.delta })),
       note: costNote(plan),
       plan: explainPlan(plan),
     };
@@ -242,6 +250,8 @@ export class QueryEngine {
 
 
 const DATA_FREE_NOISE = ['count', 'countDistinct', 'sum'];
+/** GraphQL Int: "as many as you like" (free, or beyond a billion) is reported as 1e9. */
+const cappedCount = (n: number) => (Number.isFinite(n) ? Math.min(n, 1e9) : 1e9);
 
 function costNote(plan: Plan): string {
   const parts = plan.statistics.length + plan.quantiles.length;

@@ -2,7 +2,7 @@ import type { Caller } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import type { PrivacyCost } from '../dp/cost.js';
 import { ErrorCode, MeshError } from '../errors.js';
-import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
+import { chargeOrReuse, completeRelease, failRelease, waitForRelease, type BudgetEffect } from '../governance/ledger.js';
 import { RateLimiter, type EffectivePolicy } from '../governance/policy.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { observeMemoHit, observeRelease } from '../observability/metrics.js';
@@ -34,6 +34,8 @@ export interface Released<T> {
   result: T;
   releaseId: string;
   cached: boolean;
+  /** The caller's spent epsilon before and after this release's charge (absent when nothing was charged). */
+  effect?: BudgetEffect;
 }
 type Memo = { id: string; result: unknown };
 
@@ -125,6 +127,6 @@ export class ReleaseLifecycle {
     await completeRelease(this.db, outcome.releaseId, r.caller.id, result);
     observeRelease(this.domain.name, r.dataset, r.epsilon);
     this.remember(r.key, { id: outcome.releaseId, result });
-    return { result, releaseId: outcome.releaseId, cached: false };
+    return { result, releaseId: outcome.releaseId, cached: false, effect: outcome.effect };
   }
 }

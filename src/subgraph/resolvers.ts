@@ -214,5 +214,7 @@ function toDpNumber(v: DpValue, r: Release) {
     mechanism: r.mechanism,
     cached: r.cached,
     releaseId: r.releaseId,
+    budgetBefore: r.effect?.budgetBefore ?? null,
+    budgetAfter: r.effect?.budgetAfter ?? null,
   };
 }

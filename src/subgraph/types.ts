@@ -77,6 +77,10 @@ export class DpNumber {
   cached!: boolean;
   @Field(() => ID, { description: 'Release identifier (ledger and audit log refer to it).' })
   releaseId!: string;
+  @Field(() => Float, { nullable: true, description: 'Your spent epsilon in this domain before this release was charged (at your cap\'s delta, as the accountant proves it); null when nothing was charged (cached).' })
+  budgetBefore?: number | null;
+  @Field(() => Float, { nullable: true, description: 'Your spent epsilon after this release was charged; it moves by at most the epsilon asked. Null when nothing was charged.' })
+  budgetAfter?: number | null;
 }
 
 @Directive('@shareable')
@@ -109,6 +113,12 @@ export class CostEstimate {
   fitsBudget!: boolean;
   @Field(() => Float, { description: 'Epsilon left to you after it (tight composition).' })
   remainingAfter!: number;
+  @Field(() => Float, { description: 'Your spent epsilon in this domain now (at your cap\'s delta, as the accountant proves it).' })
+  budgetBefore!: number;
+  @Field(() => Float, { description: 'Your spent epsilon if this query were charged (it moves by at most the epsilon asked).' })
+  budgetAfter!: number;
+  @Field(() => Int, { description: 'How many more queries like this one your budget allows, composed as the accountant composes them (1e9 stands for unlimited).' })
+  moreOfThese!: number;
   @Field({ description: 'Why it costs what it costs.' })
   note!: string;
 }

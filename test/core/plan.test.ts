@@ -139,3 +139,31 @@ describe('the memo key includes the data version', () => {
     assert.equal(after.cached, false);
   });
 });
+
+describe('answers and previews say the budget before and after', () => {
+  let db: DomainDatabase;
+  before(async () => {
+    db = await openDomainDatabase(census, { dataDir: 'memory://' });
+    await migrate(db);
+    await seedDomain(db, census);
+  });
+  after(async () => db?.close());
+  test('a release moves the budget by at most its epsilon; the preview predicts it and counts how many more fit', async () => {
+    const engine = new QueryEngine(census, db);
+    const caller = { id: 'bea', roles: ['analyst'] };
+    const req: AggregateRequest = { aggregate: 'count', where: { sex: { eq: 'Male' } }, privacy: { epsilon: 0.5 } };
+    const preview = await engine.estimate({ ...caller }, 'adults', req);
+    assert.equal(preview.budgetBefore, 0);
+    assert.ok(preview.budgetAfter <= 0.5 + 1e-9 && preview.budgetAfter > 0.4, `preview after ${preview.budgetAfter}`);
+    assert.ok(preview.moreOfThese >= 19 && preview.moreOfThese < 1e9, `${preview.moreOfThese} more of these fit a cap of ${census.policy.defaultBudget.epsilon}`);
+    const r = await engine.run({ ...caller }, 'adults', req);
+    assert.ok(r.effect, 'a charged release reports its effect');
+    assert.equal(r.effect.budgetBefore, 0);
+    assert.ok(Math.abs(r.effect.budgetAfter - preview.budgetAfter) < 1e-12, 'the preview predicted the charge');
+    const again = await engine.run({ ...caller }, 'adults', req);
+    assert.equal(again.effect, undefined, 'a memoised answer charges nothing');
+    const next = await engine.estimate({ ...caller }, 'adults', { ...req, where: { sex: { eq: 'Female' } } });
+    assert.ok(Math.abs(next.budgetBefore - r.effect.budgetAfter) < 1e-12);
+    assert.ok(next.moreOfThese === preview.moreOfThese - 1 || next.moreOfThese === preview.moreOfThese - 2, `${next.moreOfThese} after one of ${preview.moreOfThese}`);
+  });
+});

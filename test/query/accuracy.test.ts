@@ -72,6 +72,9 @@ describe('accuracy on the real Adult data', { timeout: 120_000 }, () => {
       const se = values.length && answers.reduce((s, a) => s + scalar(a).standardError, 0) / REPS;
       const ratio = rmse(values, exact) / se;
       assert.ok(Math.abs(ratio - 1) < 0.05, `${aggregate}: empirical/theoretical = ${ratio.toFixed(4)}`);
+      // Intervals labelled 95% cover at least 95% (exact discrete tails, union bound; issue 18).
+      const covered = answers.filter((a) => scalar(a).low <= exact && exact <= scalar(a).high).length / REPS;
+      assert.ok(covered >= 0.95, `${aggregate}: coverage ${covered}`);
     }
   });
 
