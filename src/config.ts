@@ -75,5 +75,11 @@ export function config(): Config {
   return cached.config;
 }
 
+/**
+ * NODE_ENV alone, without parsing the rest: the samplers check it, and nothing they call may run
+ * float maths (test/dp/samplers-nofloat.test.ts traps every Math function; zod uses some).
+ */
+export const nodeEnv = (): string | undefined => process.env.NODE_ENV;
+
 /** Names of every variable, for the README test. */
 export const configVariables = () => Object.keys(ConfigSchema.shape);

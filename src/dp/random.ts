@@ -10,6 +10,7 @@
  * range, so every value in [0, n) is exactly equally likely (no modulo bias, no floats).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { nodeEnv } from '../config.js';
 
 export interface RandomSource {
   /** A uniform integer in [0, n), n >= 1. */
@@ -109,12 +110,6 @@ class BitSource implements RandomSource {
 
 /** Production randomness: the OS CSPRNG through node:crypto, buffered 4 KiB at a time. */
 export const systemRandom: RandomSource = new BitSource(() => randomBytes(POOL_BYTES));
-
-/**
- * NODE_ENV read directly (not through src/config.ts): this runs inside every noise draw, where no
- * floating-point or library code may run (test/dp/samplers-nofloat.test.ts); config.ts documents it.
- */
-const nodeEnv = () => process.env.NODE_ENV;
 
 function assertNotProduction(what: string): void {
   if (nodeEnv() === 'production') throw new Error(`${what} is not available when NODE_ENV=production`);
