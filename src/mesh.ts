@@ -6,6 +6,7 @@ import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
 import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
+import { pgWireOptionsFromEnv, startPgWire, type PgWireHandle } from './pgwire/server.js';
 
 /**
  * Starts a whole mesh: every domain's subgraph (as child processes, one per domain, like production;
@@ -23,12 +24,15 @@ export interface MeshOptions {
   /** In-process only: database options per domain (default: from the environment). */
   database?: (d: DomainDeclaration) => DatabaseOptions;
   log?: (line: string) => void;
+  /** PostgreSQL wire protocol port (0: a free one); omitted: not served. */
+  pgwirePort?: number;
 }
 
 export interface Mesh {
   gateway: GatewayHandle;
   subgraphs: Record<string, string>;
   inProcess: SubgraphHandle[];
+  pgwire?: PgWireHandle;
   close(): Promise<void>;
 }
 
@@ -70,11 +74,17 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     }
     const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl: readSupergraph(), subgraphUrls: urls, verifier });
     log(`gateway on ${gateway.url}/graphql`);
+    // SQL driver: the PostgreSQL wire protocol in front of the gateway (src/pgwire).
+    const pgwire = opts.pgwirePort === undefined ? undefined
+      : await startPgWire({ port: opts.pgwirePort, host: opts.host, gatewayUrl: `${gateway.url}/graphql`, domains: opts.domains, verifier, ...pgWireOptionsFromEnv() });
+    if (pgwire) log(`PostgreSQL wire protocol on ${pgwire.url}`);
     return {
       gateway,
       subgraphs: urls,
       inProcess: handles,
+      pgwire,
       async close() {
+        await pgwire?.close();
         await gateway.close();
         await Promise.all(handles.map((h) => h.close()));
         await Promise.all(children.map(stopChild));

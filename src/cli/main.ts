@@ -5,6 +5,7 @@ import { compose, writeComposition } from '../compose.js';
 import { demoDomain, demoDomains } from '../domain/registry.js';
 import { verifyAudit } from '../governance/audit.js';
 import { startMesh } from '../mesh.js';
+import { pgWireOptionsFromEnv, startPgWire } from '../pgwire/server.js';
 import { seedDomain } from '../seed/seed.js';
 import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
@@ -28,7 +29,9 @@ program
   .option('--subgraph-port <port>', 'port of the first subgraph', int, Number(process.env.SUBGRAPH_PORT ?? 4001))
   .option('--domains <names>', 'comma-separated domains (default: all demo domains)')
   .option('--no-seed', 'do not load demo data')
-  .action(async (o: { port: number; subgraphPort: number; domains?: string; seed: boolean }) => {
+  .option('--pgwire-port <port>', 'PostgreSQL wire protocol port', int, Number(process.env.PGWIRE_PORT ?? 5433))
+  .option('--no-pgwire', 'do not serve the PostgreSQL wire protocol')
+  .action(async (o: { port: number; subgraphPort: number; domains?: string; seed: boolean; pgwire: boolean; pgwirePort: number }) => {
     const started = Date.now();
     const mesh = await startMesh({
       domains: selectDomains(o.domains),
@@ -36,6 +39,7 @@ program
       subgraphPortBase: o.subgraphPort,
       inProcess: false,
       seed: o.seed,
+      pgwirePort: o.pgwire ? o.pgwirePort : undefined,
       log: (l) => console.log(l),
     });
     console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${mesh.gateway.url}/graphql`);
@@ -56,6 +60,24 @@ program
   .action(async (name: string, o: { port: number; seed: boolean }) => {
     const domain = demoDomain(name);
     const h = await startSubgraph(domain, { port: o.port, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain) });
+    const stop = async () => {
+      await h.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('pgwire')
+  .description('serve the PostgreSQL wire protocol in front of a running gateway (user = principal, password = token)')
+  .option('--port <port>', 'port', int, Number(process.env.PGWIRE_PORT ?? 5433))
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--gateway <url>', 'gateway GraphQL endpoint', process.env.GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql')
+  .option('--domains <names>', 'comma-separated domains (default: all demo domains)')
+  .action(async (o: { port: number; host: string; gateway: string; domains?: string }) => {
+    const h = await startPgWire({ port: o.port, host: o.host, gatewayUrl: o.gateway, domains: selectDomains(o.domains), verifier: createVerifier(authConfigFromEnv()), ...pgWireOptionsFromEnv() });
+    console.log(`PostgreSQL wire protocol on ${h.url} (gateway ${o.gateway})`);
     const stop = async () => {
       await h.close();
       process.exit(0);
