@@ -23,8 +23,9 @@ export interface CatalogResult {
 
 export interface Catalog {
   serverVersion: string;
-  query(sql: string, params: (string | null)[], paramTypes: number[], searchPath: string): Promise<CatalogResult>;
-  describe(sql: string, searchPath: string): Promise<{ params: number[]; fields: Field[] }>;
+  /** `settings`: the session's search_path and cdm.* values, visible to current_setting() and name lookup. */
+  query(sql: string, params: (string | null)[], paramTypes: number[], settings: Record<string, string>): Promise<CatalogResult>;
+  describe(sql: string, settings: Record<string, string>): Promise<{ params: number[]; fields: Field[] }>;
   close(): Promise<void>;
 }
 
@@ -67,9 +68,10 @@ export async function createCatalog(domains: DomainDeclaration[]): Promise<Catal
   const parsers = Object.fromEntries(types.rows.map((r) => [r.oid, (x: string) => x]));
   const version = (await pg.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
 
-  const inSession = async <T>(searchPath: string, run: (tx: Awaited<Parameters<Parameters<PGlite['transaction']>[0]>[0]>) => Promise<T>): Promise<T> =>
+  const inSession = async <T>(settings: Record<string, string>, run: (tx: Awaited<Parameters<Parameters<PGlite['transaction']>[0]>[0]>) => Promise<T>): Promise<T> =>
     pg.transaction(async (tx) => {
-      await tx.exec(`SET TRANSACTION READ ONLY; SET LOCAL ROLE ${ROLE}; SET LOCAL search_path = ${searchPath.split(',').map((s) => lit(s.trim())).join(', ')}`);
+      await tx.exec(`SET TRANSACTION READ ONLY; SET LOCAL ROLE ${ROLE}`);
+      for (const [k, v] of Object.entries(settings)) await tx.query('SELECT set_config($1, $2, true)', [k, v]);
       try {
         return await run(tx);
       } finally {
@@ -79,15 +81,15 @@ export async function createCatalog(domains: DomainDeclaration[]): Promise<Catal
 
   return {
     serverVersion: version,
-    query: (sql, params, paramTypes, searchPath) =>
-      inSession(searchPath, async (tx) => {
+    query: (sql, params, paramTypes, settings) =>
+      inSession(settings, async (tx) => {
         const r = await tx.query<unknown[]>(sql, params, { rowMode: 'array', parsers, paramTypes });
         const fields = r.fields.map((f) => ({ name: f.name, oid: f.dataTypeID }));
         const rows = r.rows.map((row) => row.map((v) => (v === null || v === undefined ? null : String(v))));
         return { fields, rows, command: fields.length > 0 ? `SELECT ${rows.length}` : commandTag(sql, r.affectedRows) };
       }),
-    describe: (sql, searchPath) =>
-      inSession(searchPath, async (tx) => {
+    describe: (sql, settings) =>
+      inSession(settings, async (tx) => {
         // Prepared statements outlive a rolled-back transaction: deallocated before anything can fail.
         await tx.query(`PREPARE cdm_describe AS ${sql}`); // extended protocol: one statement only
         const p = await tx.query<{ oids: number[] }>(`SELECT array(SELECT unnest(parameter_types)::oid::int) AS oids FROM pg_prepared_statements WHERE name = 'cdm_describe'`);

@@ -2,6 +2,7 @@ import type { ColumnDeclaration } from '../domain/declaration.js';
 import { columnName } from './catalog.js';
 import type { GraphQL } from './client.js';
 import { WireError } from './errors.js';
+import { explainDp } from './explain.js';
 import { Oid } from './protocol.js';
 import { constText, type Route } from './route.js';
 import { dpFields, openFields, openRows, releaseToWire, rowsSelection, selectShape, SQL_SELECTION, type RowsPage, type SqlRelease, type WireResult } from './results.js';
@@ -20,12 +21,16 @@ type DatasetRoute = Extract<Route, { kind: 'dataset' }>;
 type Params = { values: (string | null)[]; types: number[] };
 
 export async function runDataset(route: DatasetRoute, params: Params, ctx: DatasetContext): Promise<WireResult> {
-  if (route.explain) throw new WireError('0A000', `EXPLAIN of a DP query is not available yet: the ${route.ref.domain.name} sql field has no plan/cost output (use the GraphQL estimate field meanwhile)`);
+  if (route.explain) {
+    if (route.ref.domain.sensitivity !== 'sensitive') throw new WireError('0A000', `${route.ref.domain.name}.${route.ref.dataset.table} is open data: reading it costs nothing, so there is no DP plan to explain`);
+    return explainDp(route.ref.domain, dpSqlText(route, params), ctx);
+  }
   return route.ref.domain.sensitivity === 'sensitive' ? runDp(route, params, ctx) : runOpen(route, params, ctx);
 }
 
 /** Columns of a dataset read without running it (Describe of a prepared statement). */
 export function describeDataset(route: DatasetRoute, errorBars: boolean) {
+  if (route.explain) return [{ name: 'QUERY PLAN', oid: Oid.text }];
   if (route.ref.domain.sensitivity === 'sensitive') return dpFields(selectShape(route.select), errorBars);
   return openFields(openColumns(route));
 }
@@ -41,7 +46,7 @@ export function dpSqlText(route: DatasetRoute, params: Params): string {
   ].sort((a, b) => b.start - a.start);
   let sql = route.sql;
   for (const e of edits) sql = sql.slice(0, e.start) + e.text + sql.slice(e.end);
-  return sql;
+  return sql.slice(route.bodyStart);
 }
 
 const NUMERIC_OIDS = new Set<number>([0, Oid.int2, Oid.int4, Oid.int8, Oid.float4, Oid.float8, Oid.numeric, Oid.unknown]);

@@ -43,7 +43,9 @@ export function sqlStateOf(code: string | undefined, message: string): string {
 /** Any failure as an ErrorResponse: ours keep their SQLSTATE; anything unexpected is masked. */
 export function toPgError(e: unknown): PgError {
   if (e instanceof WireError) return { code: e.code, message: e.message, detail: e.extra.detail, hint: e.extra.hint };
-  const pg = e as { code?: unknown; message?: unknown; name?: string };
+  const pg = e as { code?: unknown; message?: unknown; name?: string; extensions?: { code?: unknown } };
+  // The mesh's own errors raised in this process (DP SQL's parser for EXPLAIN): same mapping as over GraphQL.
+  if (typeof pg.extensions?.code === 'string' && typeof pg.message === 'string') return { code: sqlStateOf(pg.extensions.code, pg.message), message: pg.message };
   // PGlite (the data-free catalog) raises PostgreSQL errors with a real SQLSTATE: pass them on.
   if (typeof pg.code === 'string' && /^[0-9A-Z]{5}$/.test(pg.code) && typeof pg.message === 'string') return { code: pg.code, message: pg.message };
   if (pg.name === 'TimeoutError' || pg.name === 'AbortError') return { code: '57014', message: 'canceling statement due to statement timeout' };

@@ -25,7 +25,7 @@ export type Route =
   | { kind: 'reset'; name: string | null }
   | { kind: 'show'; name: string }
   | { kind: 'noop'; tag: string }
-  | { kind: 'dataset'; explain: boolean; ref: DatasetRef; select: SelectNode; sql: string; params: ParamSpan[] }
+  | { kind: 'dataset'; explain: boolean; ref: DatasetRef; select: SelectNode; sql: string; params: ParamSpan[]; bodyStart: number }
   | { kind: 'catalog'; sql: string };
 
 export type SelectNode = Record<string, any>;
@@ -82,7 +82,9 @@ function routeOne(stmt: Record<string, any>, sql: string, offset: number, domain
       params.push({ number: v.number, start, end: start + 1 + String(v.number).length });
     }
   });
-  return { kind: 'dataset', explain, ref: refs[0]!, select, sql, params };
+  // EXPLAIN [options] SELECT ...: options are keywords, so the query starts at the first SELECT.
+  const bodyStart = explain ? sql.search(/\bselect\b/i) : 0;
+  return { kind: 'dataset', explain, ref: refs[0]!, select, sql, params, bodyStart: Math.max(0, bodyStart) };
 }
 
 function setRoute(node: Record<string, any>): Route {

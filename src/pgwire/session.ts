@@ -130,7 +130,7 @@ export class Session {
   private async describeStatement(stmt: Prepared): Promise<void> {
     const r = stmt.route;
     if (r.kind === 'catalog') {
-      const d = await this.deps.catalog.describe(r.sql, this.get('search_path'));
+      const d = await this.deps.catalog.describe(r.sql, this.catalogSettings());
       this.send(P.parameterDescription(d.params.map((oid, i) => stmt.paramTypes[i] || oid)));
       return this.send(d.fields.length ? P.rowDescription(d.fields) : P.noData());
     }
@@ -174,7 +174,7 @@ export class Session {
         return { fields: r.fields, rows: r.rows, tag: `SELECT ${r.rows.length}`, notice: r.notice };
       }
       case 'catalog': {
-        const r = await this.deps.catalog.query(route.sql, params, paramTypes, this.get('search_path'));
+        const r = await this.deps.catalog.query(route.sql, params, paramTypes, this.catalogSettings());
         if (r.rows.length > this.deps.limits.maxRows) throw new WireError('54000', `the answer has ${r.rows.length} rows, over this server's limit of ${this.deps.limits.maxRows}`);
         return { fields: r.fields.length ? r.fields : null, rows: r.rows, tag: r.command };
       }
@@ -187,10 +187,14 @@ export class Session {
     if (value !== undefined) return { fields, rows: [[value]], tag: 'SHOW' };
     if (name.startsWith('cdm.')) throw new WireError('42704', `unrecognized configuration parameter "${name}" (cdm.epsilon, cdm.delta, cdm.error_bars)`);
     if (!/^[a-z_][a-z0-9_.]*$/.test(name)) throw new WireError('42704', `unrecognized configuration parameter "${name}"`);
-    const r = await this.deps.catalog.query(`SHOW ${name}`, [], [], this.get('search_path'));
+    const r = await this.deps.catalog.query(`SHOW ${name}`, [], [], this.catalogSettings());
     return { fields: r.fields, rows: r.rows, tag: 'SHOW' };
   }
 
+  /** What catalog queries see of the session: search_path and the cdm.* settings. */
+  private catalogSettings(): Record<string, string> {
+    return Object.fromEntries([...this.settings].filter(([k]) => k === 'search_path' || k.startsWith('cdm.')));
+  }
   private get(name: string): string {
     return this.settings.get(name) ?? DEFAULTS[name] ?? '';
   }
