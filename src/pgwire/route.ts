@@ -40,6 +40,7 @@ await loadModule();
 /** Splits a simple-query string into statements and routes each. */
 export function routeAll(text: string, domains: DomainDeclaration[], searchPath: string): Route[] {
   let tree: { stmts: { stmt: Record<string, any>; stmt_location?: number; stmt_len?: number }[] };
+  if (text.trim() === '') return [{ kind: 'empty' }];
   try {
     tree = parseSync(text);
   } catch (e) {

@@ -60,11 +60,12 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
     socket.on('error', () => undefined);
     let session: Session | undefined;
     let principal: string | undefined;
-    // Ends the connection once pg-gateway has written the FATAL error (it pulls the next chunk only then).
-    async function* fatal(code: string, message: string) {
-      yield P.errorResponse({ code, message, severity: 'FATAL' });
+    // Ends the connection once pg-gateway has written the last chunk (it pulls the next one only then).
+    async function* closeAfterWrite(last: Uint8Array = new Uint8Array(0)) {
+      yield last;
       socket.end();
     }
+    const fatal = (code: string, message: string) => closeAfterWrite(P.errorResponse({ code, message, severity: 'FATAL' }));
     const authenticate = async (password: string, state: ConnectionState): Promise<MessageResponse> => {
       const user = state.clientParams?.user ?? '';
       const token = password.trim();
@@ -106,7 +107,7 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
           const m = P.readFrontend(data);
           if (!session) return m.kind === 'password' ? await authenticate(m.password, state) : fatal('08P01', 'expected a password message');
           const out: Uint8Array[] = [];
-          if ((await session.handle(m, (b) => out.push(b))) === 'close') socket.end();
+          if ((await session.handle(m, (b) => out.push(b))) === 'close') return closeAfterWrite();
           // Something must be returned for pg-gateway to consider the message handled.
           return out.length ? out : [new Uint8Array(0)];
         } catch (e) {
