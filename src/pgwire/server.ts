@@ -58,6 +58,8 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => undefined);
+    // Answers are many small messages: without this, Nagle's algorithm meets the client's delayed ACK.
+    socket.setNoDelay(true);
     let session: Session | undefined;
     let principal: string | undefined;
     // Ends the connection once pg-gateway has written the last chunk (it pulls the next one only then).
@@ -100,6 +102,8 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
       onMessage: async (data, state): Promise<MessageResponse> => {
         try {
           if (!state.hasStarted) {
+            // GSSAPI encryption is not offered: answer 'N' and the client goes on (TLS or plain).
+            if (isGssEncRequest(data)) return new Uint8Array([0x4e]);
             // The password is a bearer token: never ask for it in clear text off this machine.
             if (isStartupMessage(data) && !state.tlsInfo && !isLoopback(socket.remoteAddress)) return fatal('28000', 'this server accepts a token as password only over TLS or from loopback; connect with sslmode=require');
             return undefined;
@@ -109,7 +113,7 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
           const out: Uint8Array[] = [];
           if ((await session.handle(m, (b) => out.push(b))) === 'close') return closeAfterWrite();
           // Something must be returned for pg-gateway to consider the message handled.
-          return out.length ? out : [new Uint8Array(0)];
+          return out.length ? Buffer.concat(out) : [new Uint8Array(0)];
         } catch (e) {
           log.error({ err: e }, 'pgwire: unexpected failure');
           return fatal('XX000', 'internal error in the SQL gateway (logged)');
@@ -136,9 +140,12 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
   };
 }
 
+const int32At = (data: Uint8Array, at: number) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).readInt32BE(at);
+const isGssEncRequest = (data: Uint8Array) => data.byteLength === 8 && int32At(data, 4) === 80877104;
+
 /** A StartupMessage (protocol 3.0), as opposed to an SSLRequest or a cancel request. */
 function isStartupMessage(data: Uint8Array): boolean {
-  return data.byteLength >= 8 && Buffer.from(data.buffer, data.byteOffset, data.byteLength).readInt32BE(4) === 196608;
+  return data.byteLength >= 8 && int32At(data, 4) === 196608;
 }
 
 function startupParameters(version: string, user: string, app = ''): Record<string, string> {
