@@ -2,7 +2,8 @@ import type { IntegerMechanism } from '../../src/dp/mechanisms.js';
 import { seededRandom } from '../../src/dp/random.js';
 import { permuteAndFlip } from '../../src/dp/selection.js';
 import { planAggregate, type Plan } from '../../src/query/plan.js';
-import { statementFor } from '../../src/query/sql.js';
+import { statementsFor } from '../../src/core/dialect/postgres.js';
+import { domainDataSource } from '../../src/query/datasource.js';
 import { RANK_COLUMN } from '../../src/seed/seed.js';
 import { BACKEND_NAME, type BenchContext } from '../lib/context.js';
 import { ensureHealth, health, openHealth } from '../lib/datasets.js';
@@ -59,7 +60,10 @@ export async function accuracySection(ctx: BenchContext): Promise<Section> {
       (await db.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [db.schema, visits().table, RANK_COLUMN])).length > 0;
     for (const agg of AGGS) {
       const base = planAggregate(health(), visits(), aggregateRequest(agg, 1, null));
-      const stmt = statementFor(db, base, { ranked });
+      const data = domainDataSource(db);
+      await data.prepare([visits()]);
+      const target = data.target();
+      const stmt = statementsFor(base, { ...target, ranked: (ds) => ranked && target.ranked(ds) })[0]!;
       const rows = await db.query<Record<string, string>>(stmt.sql, stmt.params);
       for (const epsilon of cfg.epsilons) {
         const plan = planAggregate(health(), visits(), aggregateRequest(agg, epsilon, null));
@@ -79,18 +83,20 @@ function measure(plan: Plan, agg: Agg, epsilon: number, rows: Record<string, str
   switch (agg) {
     case 'count':
     case 'sum': {
-      const m = laplace(plan.measurements[0]!.mechanism);
-      const g = agg === 'sum' ? plan.grid!.g : 1;
-      const exact = BigInt(row[plan.measurements[0]!.name] ?? '0');
+      const m = laplace(plan.statistics[0]!.mechanism);
+      const g = agg === 'sum' ? plan.statistics[0]!.grid!.g : 1;
+      const exact = BigInt(row[plan.statistics[0]!.id] ?? '0');
       for (let i = 0; i < reps; i++) errs.push(Math.abs(Number(m.addNoise(exact, rng) - exact)) * g);
       return { agg, epsilon, unit: agg === 'sum' ? 'USD' : 'rows', exact: count(Number(exact) * g), mae: mean(errs), theory: g * discreteLaplaceMae(m.scale), basis: 'exact: E|Z| of the discrete Laplace noise' };
     }
     case 'mean': {
-      const { g, lo, hi, mid } = plan.grid!;
-      const mc = laplace(plan.measurements.find((x) => x.name === 'count')!.mechanism);
-      const ms = laplace(plan.measurements.find((x) => x.name === 'centredSum')!.mechanism);
-      const n = BigInt(row.count ?? '0');
-      const s = BigInt(row.centredSum ?? '0');
+      const sc = plan.statistics.find((x) => x.kind === 'count')!;
+      const ss = plan.statistics.find((x) => x.kind === 'centredSum')!;
+      const { g, lo, hi, mid } = ss.grid!;
+      const mc = laplace(sc.mechanism);
+      const ms = laplace(ss.mechanism);
+      const n = BigInt(row[sc.id] ?? '0');
+      const s = BigInt(row[ss.id] ?? '0');
       const offsetExact = Number(s) / Number(n);
       const exact = (Number(mid) + offsetExact) * g;
       for (let i = 0; i < reps; i++) {
@@ -111,7 +117,7 @@ function measure(plan: Plan, agg: Agg, epsilon: number, rows: Record<string, str
       return { agg, epsilon, unit: 'USD', exact: fmt(exact, 6), mae: mean(errs), theory: (g * e) / Number(n), basis: 'first-order (delta method) over both noises' };
     }
     case 'quantile': {
-      const qp = plan.quantile!;
+      const qp = plan.quantiles[0]!;
       const counts = new Array<bigint>(qp.bins).fill(0n);
       for (const r of rows) counts[Number(r.bin)] = BigInt(r.n!);
       const total = counts.reduce((a, b) => a + b, 0n);
@@ -135,12 +141,12 @@ function measure(plan: Plan, agg: Agg, epsilon: number, rows: Record<string, str
         z += p;
         acc += p * dist[i]!;
       });
-      return { agg, epsilon, unit: 'rows of rank', exact: `${total.toLocaleString('en')} rows, best grid point ${fmt(Math.min(...dist))} rows off`, mae: mean(errs), theory: acc / z, basis: 'upper bound: exponential mechanism\'s exact expected error (McKenna & Sheldon 2020)', floor: Math.min(...dist), grid: `${qp.bins.toLocaleString('en')}-bin grid over the public bounds [${plan.column!.bounds!.join(', ')}] ${plan.column!.unit ?? ''}`.trim() };
+      return { agg, epsilon, unit: 'rows of rank', exact: `${total.toLocaleString('en')} rows, best grid point ${fmt(Math.min(...dist))} rows off`, mae: mean(errs), theory: acc / z, basis: 'upper bound: exponential mechanism\'s exact expected error (McKenna & Sheldon 2020)', floor: Math.min(...dist), grid: `${qp.bins.toLocaleString('en')}-bin grid over the public bounds [${qp.column.bounds!.join(', ')}] ${qp.column.declaration.unit ?? ''}`.trim() };
     }
     case 'histogram': {
-      const m = laplace(plan.measurements[0]!.mechanism);
-      const exact = new Map(rows.map((r) => [plan.by.map((_, i) => r[`k${i}`]).join('\u0000'), BigInt(r.n!)]));
-      const keys = plan.by.map((c) => c.categories!).reduce<string[][]>((acc, list) => acc.flatMap((p) => list.map((v) => [...p, v])), [[]]);
+      const m = laplace(plan.statistics[0]!.mechanism);
+      const exact = new Map(rows.map((r) => [plan.groupBy.map((_, i) => r[`k${i}`]).join('\u0000'), BigInt(r[plan.statistics[0]!.id]!)]));
+      const keys = plan.groupBy.map((c) => c.categories!).reduce<string[][]>((acc, list) => acc.flatMap((p) => list.map((v) => [...p, v])), [[]]);
       for (let i = 0; i < reps; i++) {
         for (const k of keys) {
           const x = exact.get(k.join('\u0000')) ?? 0n;

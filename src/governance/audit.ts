@@ -4,46 +4,69 @@ import { qualified, type DomainDatabase } from '../storage/database.js';
 /**
  * The audit log: append-only and hash-chained. Each entry's hash covers its content and the hash of
  * the entry before it, so editing or deleting an entry breaks every later link (`cdm audit verify`).
+ * From version 2 the hash also covers the entry's sequence number (assigned under the chain's lock,
+ * so a v2 chain has no gap) and `state`, the post-change state of every budget the entry touched
+ * (SPEC section 4, "Audit"): resetting a budget row, or cutting the tail of the log, leaves a row
+ * that no longer matches the last state the chain vouches for. Cutting the tail of a log whose last
+ * entries touched no budget is caught by anchoring the head outside the database (./head.ts).
  * Appends take a transaction-scoped advisory lock so concurrent writers (even across replicas)
  * extend one chain instead of forking it.
  */
 export const GENESIS = '0'.repeat(64);
+export const AUDIT_VERSION = 2;
 
 export interface AuditRecord {
   at: Date;
   actor: string;
   action: string;
   detail: unknown;
+  /** Version 2 and later: the sequence number and the post-change budget state are hashed. */
+  version?: number;
+  seq?: string;
+  state?: unknown;
 }
 
 /** Runs inside the caller's transaction (`q` is the transaction's raw query function). */
 export type TxQuery = <T = Record<string, unknown>>(sql: string, ...params: unknown[]) => Promise<T[]>;
 
 export function entryHash(prevHash: string, r: AuditRecord): string {
-  return createHash('sha256')
-    .update(prevHash)
-    .update('\n')
-    .update(canonicalJson({ at: r.at.toISOString(), actor: r.actor, action: r.action, detail: r.detail }))
-    .digest('hex');
+  const common = { at: r.at.toISOString(), actor: r.actor, action: r.action, detail: r.detail };
+  const body = (r.version ?? 1) >= 2 ? { ...common, v: r.version, seq: r.seq, state: r.state ?? null } : common;
+  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(body)).digest('hex');
 }
 
-export async function appendAudit(q: TxQuery, schema: string, r: Omit<AuditRecord, 'at'>): Promise<string> {
+export interface Appended {
+  seq: string;
+  hash: string;
+}
+
+export async function appendAudit(q: TxQuery, schema: string, r: Omit<AuditRecord, 'at' | 'version' | 'seq'>): Promise<string> {
+  return (await appendAuditEntry(q, schema, r)).hash;
+}
+
+export async function appendAuditEntry(q: TxQuery, schema: string, r: Omit<AuditRecord, 'at' | 'version' | 'seq'>): Promise<Appended> {
   await q(`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtext($1))`, `cdm-audit:${schema}`);
-  const [last] = await q<{ hash: string }>(`SELECT hash FROM "${schema}"."audit_entry" ORDER BY seq DESC LIMIT 1`);
+  const [last] = await q<{ seq: string; hash: string }>(`SELECT seq::text AS seq, hash FROM "${schema}"."audit_entry" ORDER BY audit_entry.seq DESC LIMIT 1`);
   const prev = last?.hash ?? GENESIS;
+  const seq = (BigInt(last?.seq ?? '0') + 1n).toString();
   // Millisecond precision: what TIMESTAMP(3) stores is exactly what was hashed.
   const at = new Date(Math.floor(Date.now()));
-  const hash = entryHash(prev, { ...r, at });
+  const record: AuditRecord = { ...r, at, version: AUDIT_VERSION, seq, state: r.state ?? null };
+  const hash = entryHash(prev, record);
   await q(
-    `INSERT INTO "${schema}"."audit_entry" (at, actor, action, detail, prev_hash, hash) VALUES ($1::timestamp, $2, $3, $4::jsonb, $5, $6)`,
+    `INSERT INTO "${schema}"."audit_entry" (seq, at, actor, action, detail, state, version, prev_hash, hash)
+     VALUES ($1::bigint, $2::timestamp, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9)`,
+    seq,
     at.toISOString().slice(0, -1), // UTC wall time: the column is TIMESTAMP(3) without zone
     r.actor,
     r.action,
     JSON.stringify(r.detail ?? null),
+    JSON.stringify(record.state),
+    AUDIT_VERSION,
     prev,
     hash,
   );
-  return hash;
+  return { seq, hash };
 }
 
 export interface VerifyResult {
@@ -52,30 +75,56 @@ export interface VerifyResult {
   /** First entry (seq) whose hash or link does not hold. */
   brokenAt?: string;
   reason?: string;
+  /** The last entry of an intact chain. */
+  head?: Appended;
 }
 
-/** Recomputes the whole chain, streaming in pages so a long log does not sit in memory. */
-export async function verifyAudit(db: DomainDatabase, pageSize = 5000): Promise<VerifyResult> {
+export interface StoredEntry {
+  seq: string;
+  at: string;
+  actor: string;
+  action: string;
+  detail: unknown;
+  state: unknown;
+  version: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Recomputes the whole chain, streaming in pages so a long log does not sit in memory; `visit`
+ * sees every entry whose link and hash hold (for the budget checks of ./verify.ts).
+ */
+export async function verifyAudit(db: DomainDatabase, pageSize = 5000, visit?: (e: StoredEntry) => void): Promise<VerifyResult> {
   let prev = GENESIS;
+  let prevSeq = '0';
   let after = '0';
   let entries = 0;
+  let v2 = false;
   for (;;) {
-    const rows = await db.query<{ seq: string; at: string; actor: string; action: string; detail: unknown; prev_hash: string; hash: string }>(
-      `SELECT seq::text AS seq, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, action, detail, prev_hash, hash FROM ${qualified(db, 'audit_entry')}
+    const rows = await db.query<StoredEntry>(
+      `SELECT seq::text AS seq, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, action, detail, state, version, prev_hash, hash FROM ${qualified(db, 'audit_entry')}
        WHERE audit_entry.seq > $1::bigint ORDER BY audit_entry.seq LIMIT $2`,
       [after, pageSize],
     );
     for (const row of rows) {
       entries++;
-      if (row.prev_hash !== prev) return { ok: false, entries, brokenAt: row.seq, reason: 'link to the previous entry is broken (an entry was deleted or edited)' };
-      const at = new Date(row.at);
-      const detail = typeof row.detail === 'string' ? JSON.parse(row.detail) : row.detail;
-      if (entryHash(prev, { at, actor: row.actor, action: row.action, detail }) !== row.hash)
-        return { ok: false, entries, brokenAt: row.seq, reason: 'content does not match its hash (the entry was edited)' };
+      const broken = (reason: string): VerifyResult => ({ ok: false, entries, brokenAt: row.seq, reason });
+      if (row.prev_hash !== prev) return broken('link to the previous entry is broken (an entry was deleted or edited)');
+      const version = Number(row.version);
+      if (v2 && version < AUDIT_VERSION) return broken(`a version ${version} entry follows version ${AUDIT_VERSION} entries (the entry was edited)`);
+      v2 ||= version >= AUDIT_VERSION;
+      if (version >= AUDIT_VERSION && BigInt(row.seq) !== BigInt(prevSeq) + 1n)
+        return broken(`sequence number ${row.seq} does not follow ${prevSeq} (an entry was deleted or renumbered)`);
+      const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+      const record: AuditRecord = { at: new Date(row.at), actor: row.actor, action: row.action, detail: json(row.detail), version, seq: row.seq, state: json(row.state) };
+      if (entryHash(prev, record) !== row.hash) return broken('content does not match its hash (the entry was edited)');
+      visit?.({ ...row, detail: record.detail, state: record.state, version });
       prev = row.hash;
+      prevSeq = row.seq;
       after = row.seq;
     }
-    if (rows.length < pageSize) return { ok: true, entries };
+    if (rows.length < pageSize) return { ok: true, entries, head: entries ? { seq: prevSeq, hash: prev } : undefined };
   }
 }
 

@@ -1,16 +1,23 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
-import { compose, emptyState, epsilonSpent, parseState, withinCap, type AccountantState } from '../dp/accountant.js';
+import { withinCap, type AccountantState } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
 import { MeshError, ErrorCode } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { appendAudit, canonicalJson, type TxQuery } from './audit.js';
+import { addCosts as addCostsToState, emptyRow, rowJson, rowOf, spentEpsilon, stateOf as parseStoredState, syncEpoch, type BudgetRow, type ClosedEpoch } from './budget.js';
+import { capFromRows } from './policy.js';
 
 /**
  * Charge before release (SPEC section 4): the charge, its ledger entry, the pending release and the
  * audit entry commit in ONE transaction before any data is read. Both caps (the principal's and the
  * dataset's global cap) are checked under row locks, so concurrent requests, across replicas on one
  * PostgreSQL, serialise on the rows they spend from and never overspend.
+ *
+ * The caps are resolved here, at charge time, inside the transaction: the principal's from the
+ * policy rows (principal > role > domain > declaration), the dataset's from its explicit admin cap
+ * or the declaration; a cap that changed since the budget's filter opened starts a new epoch
+ * (./budget.ts). The ledger is the source of truth; the budget rows are caches of it.
  */
 export interface ChargeRequest {
   caller: Caller;
@@ -23,7 +30,9 @@ export interface ChargeRequest {
   mechanism: string;
   /** The query as the caller asked it (for the ledger and the audit log). */
   query: unknown;
+  /** The caller's cap as their effective policy gave it (the default when no policy row sets one now). */
   principalCap: Cap;
+  /** The declaration's global cap (used unless an admin set the dataset's explicitly). */
   globalCap: Cap;
 }
 
@@ -39,7 +48,16 @@ export type ChargeOutcome = { kind: 'charged'; releaseId: string } | { kind: 'ca
 class LostRace extends Error {}
 
 /** Charges queue on row locks under load: wait for a connection and the locks rather than fail. */
-const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
+export const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
+
+/**
+ * How long a release may stay pending before it is presumed dead (its process died between charge
+ * and completion): CDM_RELEASE_TIMEOUT_MS (default 2 min); fits and training get 15 times that.
+ */
+export function staleAfterMs(aggregate: string, env = process.env): number {
+  const base = Number(env.CDM_RELEASE_TIMEOUT_MS ?? 120_000);
+  return ['synthetic', 'train'].includes(aggregate) ? base * 15 : base;
+}
 
 export async function chargeOrReuse(db: DomainDatabase, req: ChargeRequest): Promise<ChargeOutcome> {
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -55,29 +73,51 @@ export async function chargeOrReuse(db: DomainDatabase, req: ChargeRequest): Pro
 type RawTx = { $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T> };
 export const rawOf = (tx: RawTx): TxQuery => (sql, ...params) => tx.$queryRawUnsafe(sql, ...params) as never;
 
+interface BudgetColumns {
+  spent: unknown;
+  epoch: number;
+  epoch_epsilon: number | null;
+  epoch_delta: number | null;
+  prior_epsilon: number;
+  prior_delta: number;
+}
+const BUDGET_COLUMNS = 'spent, epoch, epoch_epsilon, epoch_delta, prior_epsilon, prior_delta';
+
 async function chargeTx(q: TxQuery, schema: string, req: ChargeRequest): Promise<ChargeOutcome> {
   const t = (name: string) => `"${schema}"."${name}"`;
-  const [existing] = await q<StoredRelease>(`SELECT id, status, result, epsilon, delta FROM ${t('release')} WHERE plan_key = $1`, req.planKey);
+  const [existing] = await q<StoredRelease & { stale: boolean }>(
+    `SELECT id, status, result, epsilon, delta, created_at < localtimestamp - make_interval(secs => $2::float8) AS stale FROM ${t('release')} WHERE plan_key = $1`,
+    req.planKey, staleAfterMs(req.aggregate) / 1000,
+  );
   if (existing?.status === 'done') return { kind: 'cached', release: existing };
-  if (existing?.status === 'pending') return { kind: 'pending', releaseId: existing.id };
-  if (existing?.status === 'failed') await q(`DELETE FROM ${t('release')} WHERE id = $1`, existing.id);
+  if (existing?.status === 'pending' && !existing.stale) return { kind: 'pending', releaseId: existing.id };
+  // A dead release (its process died after the charge) is reaped here too, so the next identical
+  // request is answered instead of waiting for it; its charge stays in the ledger: it was spent.
+  if (existing?.status === 'pending') await reapTx(q, schema, [existing.id], 'system');
+  if (existing) await q(`DELETE FROM ${t('release')} WHERE id = $1`, existing.id);
 
   await ensureRows(q, t, req);
   // Lock order is always principal row, then dataset row, then the audit chain: no deadlocks.
-  const [principal] = await q<{ spent: unknown; epsilon: number; delta: number; revoked: boolean }>(
-    `SELECT b.spent, b.epsilon, b.delta, p.revoked FROM ${t('principal_budget')} b JOIN ${t('principal')} p ON p.id = b.principal_id
+  const [principal] = await q<BudgetColumns & { revoked: boolean }>(
+    `SELECT ${BUDGET_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}, p.revoked FROM ${t('principal_budget')} b JOIN ${t('principal')} p ON p.id = b.principal_id
      WHERE b.principal_id = $1 FOR UPDATE OF b`,
     req.caller.id,
   );
-  const [global] = await q<{ spent: unknown; epsilon: number; delta: number }>(
-    `SELECT spent, epsilon, delta FROM ${t('global_budget')} WHERE dataset = $1 FOR UPDATE`,
+  const [global] = await q<BudgetColumns & { epsilon: number | null; delta: number | null }>(
+    `SELECT ${BUDGET_COLUMNS}, epsilon, delta FROM ${t('global_budget')} WHERE dataset = $1 FOR UPDATE`,
     req.dataset,
   );
   if (principal!.revoked) throw new MeshError(ErrorCode.FORBIDDEN, 'Your access to this domain has been revoked.');
-  const mine = addCosts(stateOf(principal!.spent), req.costs);
-  const all = addCosts(stateOf(global!.spent), req.costs);
-  refuseIfOver(mine, { epsilon: principal!.epsilon, delta: principal!.delta }, 'your budget', stateOf(principal!.spent), req);
-  refuseIfOver(all, { epsilon: global!.epsilon, delta: global!.delta }, `the global cap of ${req.dataset}`, stateOf(global!.spent), req);
+  const policyRows = await q<{ scope: string; totalEpsilon: number | null; totalDelta: number | null }>(
+    `SELECT scope, total_epsilon AS "totalEpsilon", total_delta AS "totalDelta" FROM ${t('policy')} WHERE scope = ANY($1::text[])`,
+    ['domain', ...req.caller.roles.map((r) => `role:${r}`), `principal:${req.caller.id}`],
+  );
+  const pcap = capFromRows(req.caller, policyRows, req.principalCap);
+  const gcap = explicitCap(global!) ?? req.globalCap;
+  const mine = syncEpoch(rowOf(principal!), pcap);
+  const all = syncEpoch(rowOf(global!), gcap);
+  refuseIfOver(mine.row, pcap, 'your budget', req);
+  refuseIfOver(all.row, gcap, `the global cap of ${req.dataset}`, req);
 
   const releaseId = randomUUID();
   const inserted = await q<{ id: string }>(
@@ -86,41 +126,65 @@ async function chargeTx(q: TxQuery, schema: string, req: ChargeRequest): Promise
     releaseId, req.planKey, req.dataset, req.aggregate, req.caller.id, req.epsilon, req.delta,
   );
   if (inserted.length === 0) throw new LostRace();
-  await q(`UPDATE ${t('principal_budget')} SET spent = $2::jsonb, updated_at = now() WHERE principal_id = $1`, req.caller.id, JSON.stringify(mine));
-  await q(`UPDATE ${t('global_budget')} SET spent = $2::jsonb, updated_at = now() WHERE dataset = $1`, req.dataset, JSON.stringify(all));
+  const pkey = `principal:${req.caller.id}`;
+  const gkey = `dataset:${req.dataset}`;
+  const pAfter: BudgetRow = { ...mine.row, spent: addCostsToState(mine.row.spent, req.costs) };
+  const gAfter: BudgetRow = { ...all.row, spent: addCostsToState(all.row.spent, req.costs) };
+  await writeRow(q, t('principal_budget'), 'principal_id', req.caller.id, pAfter);
+  await writeRow(q, t('global_budget'), 'dataset', req.dataset, gAfter);
+  for (const [key, closed] of [[pkey, mine.closed], [gkey, all.closed]] as const) if (closed) await recordClosedEpoch(q, t('budget_epoch'), key, closed);
   await q(
-    `INSERT INTO ${t('ledger_entry')} (id, principal_id, dataset, release_id, aggregate, mechanism, epsilon, delta, cost)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-    randomUUID(), req.caller.id, req.dataset, releaseId, req.aggregate, req.mechanism, req.epsilon, req.delta, JSON.stringify(req.costs),
+    `INSERT INTO ${t('ledger_entry')} (id, principal_id, dataset, release_id, aggregate, mechanism, epsilon, delta, cost, principal_epoch, global_epoch)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
+    randomUUID(), req.caller.id, req.dataset, releaseId, req.aggregate, req.mechanism, req.epsilon, req.delta, JSON.stringify(req.costs), pAfter.epoch, gAfter.epoch,
   );
+  const closedEpochs = Object.fromEntries([[pkey, mine.closed], [gkey, all.closed]].filter(([, c]) => c));
   await appendAudit(q, schema, {
     actor: req.caller.id,
     action: 'release.charge',
-    detail: { releaseId, dataset: req.dataset, aggregate: req.aggregate, query: req.query, epsilon: req.epsilon, delta: req.delta, mechanism: req.mechanism, costs: req.costs },
+    detail: {
+      releaseId, dataset: req.dataset, aggregate: req.aggregate, query: req.query, epsilon: req.epsilon, delta: req.delta, mechanism: req.mechanism, costs: req.costs,
+      ...(Object.keys(closedEpochs).length ? { closedEpochs } : {}),
+    },
+    state: { [pkey]: rowJson(pAfter), [gkey]: globalJson(gAfter, explicitCap(global!)) },
   });
   return { kind: 'charged', releaseId };
 }
 
-async function ensureRows(q: TxQuery, t: (n: string) => string, req: ChargeRequest) {
-  await q(`INSERT INTO ${t('principal')} (id, roles) VALUES ($1, $2::text[]) ON CONFLICT (id) DO UPDATE SET roles = excluded.roles`, req.caller.id, req.caller.roles);
+/** The dataset's cap an admin set explicitly, if any. */
+export const explicitCap = (r: { epsilon: number | null; delta: number | null }): Cap | null =>
+  r.epsilon != null && r.delta != null ? { epsilon: r.epsilon, delta: r.delta } : null;
+
+/** A global budget's audited state: its filter and its explicit cap. */
+export const globalJson = (row: BudgetRow, cap: Cap | null) => ({ ...rowJson(row), cap });
+
+async function writeRow(q: TxQuery, table: string, keyColumn: string, key: string, row: BudgetRow) {
   await q(
-    `INSERT INTO ${t('principal_budget')} (principal_id, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now()) ON CONFLICT DO NOTHING`,
-    req.caller.id, req.principalCap.epsilon, req.principalCap.delta,
-  );
-  await q(
-    `INSERT INTO ${t('global_budget')} (dataset, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now()) ON CONFLICT DO NOTHING`,
-    req.dataset, req.globalCap.epsilon, req.globalCap.delta,
+    `UPDATE ${table} SET spent = $2::jsonb, epoch = $3, epoch_epsilon = $4, epoch_delta = $5, prior_epsilon = $6, prior_delta = $7, updated_at = now() WHERE ${keyColumn} = $1`,
+    key, JSON.stringify(row.spent), row.epoch, row.epochEpsilon, row.epochDelta, row.priorEpsilon, row.priorDelta,
   );
 }
 
-export const stateOf = (json: unknown): AccountantState =>
-  json && typeof json === 'object' && Object.keys(json).length > 0 ? parseState(json) : emptyState();
-export const addCosts = (s: AccountantState, costs: PrivacyCost[]) => costs.reduce(compose, s);
+async function recordClosedEpoch(q: TxQuery, table: string, budget: string, c: ClosedEpoch) {
+  await q(
+    `INSERT INTO ${table} (budget, epoch, epsilon, delta, spent_epsilon, spent_delta, releases) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    budget, c.epoch, c.epsilon, c.delta, c.spentEpsilon, c.spentDelta, c.releases,
+  );
+}
 
-function refuseIfOver(after: AccountantState, cap: Cap, which: string, before: AccountantState, req: ChargeRequest) {
-  const spentAfter = epsilonSpent(after, cap.delta);
+async function ensureRows(q: TxQuery, t: (n: string) => string, req: ChargeRequest) {
+  await q(`INSERT INTO ${t('principal')} (id, roles) VALUES ($1, $2::text[]) ON CONFLICT (id) DO UPDATE SET roles = excluded.roles`, req.caller.id, req.caller.roles);
+  await q(`INSERT INTO ${t('principal_budget')} (principal_id, spent, updated_at) VALUES ($1, '{}'::jsonb, now()) ON CONFLICT DO NOTHING`, req.caller.id);
+  await q(`INSERT INTO ${t('global_budget')} (dataset, spent, updated_at) VALUES ($1, '{}'::jsonb, now()) ON CONFLICT DO NOTHING`, req.dataset);
+}
+
+export const stateOf = parseStoredState;
+export const addCosts = (s: AccountantState, costs: PrivacyCost[]) => addCostsToState(s, costs);
+
+function refuseIfOver(row: BudgetRow, cap: Cap, which: string, req: ChargeRequest) {
+  const spentAfter = spentEpsilon(row, req.costs);
   if (withinCap(spentAfter, cap.epsilon)) return;
-  const spent = epsilonSpent(before, cap.delta);
+  const spent = spentEpsilon(row);
   throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This release does not fit ${which}: it would bring the spent epsilon to ${fmt(spentAfter)} of ${fmt(cap.epsilon)} (at delta ${cap.delta}).`, {
     cap: cap.epsilon,
     delta: cap.delta,
@@ -132,13 +196,20 @@ function refuseIfOver(after: AccountantState, cap: Cap, which: string, before: A
 }
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : 'infinity');
 
+/** Marks pending releases failed (their process died): the charge stays, the memo key is freed. */
+export async function reapTx(q: TxQuery, schema: string, ids: string[], actor: string): Promise<void> {
+  if (ids.length === 0) return;
+  await q(`UPDATE "${schema}"."release" SET status = 'failed', completed_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, ids);
+  for (const releaseId of ids) await appendAudit(q, schema, { actor, action: 'release.reaped', detail: { releaseId } });
+}
+
 /** Marks the release done with its result; audit records a hash of what was returned. */
 export async function completeRelease(db: DomainDatabase, releaseId: string, actor: string, result: unknown): Promise<string> {
   const resultHash = createHash('sha256').update(canonicalJson(result)).digest('hex');
   await db.prisma.$transaction(async (tx) => {
     const q = rawOf(tx);
     await q(
-      `UPDATE "${db.schema}"."release" SET status = 'done', result = $2::jsonb, result_hash = $3, completed_at = now() WHERE id = $1`,
+      `UPDATE "${db.schema}"."release" SET status = 'done', result = $2::jsonb, result_hash = $3, completed_at = now() WHERE id = $1 AND status = 'pending'`,
       releaseId, JSON.stringify(result), resultHash,
     );
     await appendAudit(q, db.schema, { actor, action: 'release.complete', detail: { releaseId, resultHash } });
@@ -150,7 +221,7 @@ export async function completeRelease(db: DomainDatabase, releaseId: string, act
 export async function failRelease(db: DomainDatabase, releaseId: string, actor: string): Promise<void> {
   await db.prisma.$transaction(async (tx) => {
     const q = rawOf(tx);
-    await q(`UPDATE "${db.schema}"."release" SET status = 'failed', completed_at = now() WHERE id = $1`, releaseId);
+    await q(`UPDATE "${db.schema}"."release" SET status = 'failed', completed_at = now() WHERE id = $1 AND status = 'pending'`, releaseId);
     await appendAudit(q, db.schema, { actor, action: 'release.failed', detail: { releaseId } });
   }, TX_OPTIONS);
 }
@@ -166,13 +237,39 @@ export async function waitForRelease(db: DomainDatabase, releaseId: string, time
   return undefined;
 }
 
-export async function budgetState(db: DomainDatabase, principalId: string, dataset?: string) {
-  const [p] = await db.query<{ spent: unknown; epsilon: number; delta: number }>(
-    `SELECT spent, epsilon, delta FROM "${db.schema}"."principal_budget" WHERE principal_id = $1`,
-    [principalId],
+/**
+ * A budget as the next charge would see it (its epoch synced to `cap`), for checks that read no
+ * data: the operation-level preflight, estimates and the `budget` fields.
+ */
+export interface BudgetCheck {
+  cap: Cap;
+  row: BudgetRow;
+  /** Epsilon spent so far (closed epochs plus the current one). */
+  spent: number;
+  /** Epsilon spent once `costs` are charged too. */
+  after(costs: readonly PrivacyCost[]): number;
+  fits(costs: readonly PrivacyCost[]): boolean;
+  remaining: number;
+}
+
+function check(row: BudgetRow, cap: Cap): BudgetCheck {
+  const synced = syncEpoch(row, cap).row;
+  const spent = spentEpsilon(synced);
+  const after = (costs: readonly PrivacyCost[]) => spentEpsilon(synced, costs);
+  return { cap, row: synced, spent, after, fits: (costs) => withinCap(after(costs), cap.epsilon), remaining: Number.isFinite(spent) ? Math.max(0, cap.epsilon - spent) : 0 };
+}
+
+/** The principal's budget under `cap` (their effective policy's totalEpsilon / totalDelta). */
+export async function principalBudget(db: DomainDatabase, principalId: string, cap: Cap): Promise<BudgetCheck> {
+  const [r] = await db.query<BudgetColumns>(`SELECT ${BUDGET_COLUMNS} FROM "${db.schema}"."principal_budget" WHERE principal_id = $1`, [principalId]);
+  return check(r ? rowOf(r) : emptyRow(), cap);
+}
+
+/** A dataset's global budget under its explicit admin cap, else `declared`. */
+export async function datasetBudget(db: DomainDatabase, dataset: string, declared: Cap): Promise<BudgetCheck> {
+  const [r] = await db.query<BudgetColumns & { epsilon: number | null; delta: number | null }>(
+    `SELECT ${BUDGET_COLUMNS}, epsilon, delta FROM "${db.schema}"."global_budget" WHERE dataset = $1`,
+    [dataset],
   );
-  const g = dataset
-    ? (await db.query<{ spent: unknown; epsilon: number; delta: number }>(`SELECT spent, epsilon, delta FROM "${db.schema}"."global_budget" WHERE dataset = $1`, [dataset]))[0]
-    : undefined;
-  return { principal: p ? { state: stateOf(p.spent), cap: { epsilon: p.epsilon, delta: p.delta } } : undefined, global: g ? { state: stateOf(g.spent), cap: { epsilon: g.epsilon, delta: g.delta } } : undefined };
+  return check(r ? rowOf(r) : emptyRow(), (r && explicitCap(r)) ?? declared);
 }

@@ -1,7 +1,9 @@
 import type { Caller } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
+import type { Cap } from '../dp/cost.js';
 import { ErrorCode, MeshError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { config } from '../config.js';
 
 /**
  * Policies per domain, per role and per principal (SPEC section 4, governance). The declaration gives
@@ -26,6 +28,12 @@ export interface PolicyPatch {
 
 export const scopesFor = (caller: Caller) => ['domain', ...caller.roles.map((r) => `role:${r}`), `principal:${caller.id}`];
 
+/**
+ * What `allowedAggregates` may name: every kind of release a domain answers, so an allow-list can
+ * open (or close) synthetic data, DP SQL and model training like any aggregate.
+ */
+export const RELEASE_KINDS = ['count', 'countDistinct', 'sum', 'mean', 'variance', 'stddev', 'quantile', 'histogram', 'synthetic', 'sql', 'train'] as const;
+
 interface PolicyRow {
   scope: string;
   totalEpsilon: number | null;
@@ -37,8 +45,7 @@ interface PolicyRow {
 
 /** The declaration's defaults overridden by the caller's scopes, least to most specific (pure). */
 export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: readonly PolicyRow[]): EffectivePolicy {
-  const scopes = scopesFor(caller);
-  const mine = rows.filter((r) => scopes.includes(r.scope)).sort((a, b) => scopes.indexOf(a.scope) - scopes.indexOf(b.scope));
+  const mine = leastToMostSpecific(caller, rows);
   const p: EffectivePolicy = {
     totalEpsilon: domain.policy.defaultBudget.epsilon,
     totalDelta: domain.policy.defaultBudget.delta,
@@ -54,6 +61,24 @@ export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: r
     if (r.rateLimitPerMinute != null) p.rateLimitPerMinute = r.rateLimitPerMinute;
   }
   return p;
+}
+
+function leastToMostSpecific<R extends { scope: string }>(caller: Caller, rows: readonly R[]): R[] {
+  const scopes = scopesFor(caller);
+  return rows.filter((r) => scopes.includes(r.scope)).sort((a, b) => scopes.indexOf(a.scope) - scopes.indexOf(b.scope));
+}
+
+/**
+ * A principal's cap from the policy rows as they are now (read inside the charge's transaction):
+ * the most specific scope that sets each field, else `fallback` (the declaration's default).
+ */
+export function capFromRows(caller: Caller, rows: readonly Pick<PolicyRow, 'scope' | 'totalEpsilon' | 'totalDelta'>[], fallback: Cap): Cap {
+  const cap = { ...fallback };
+  for (const r of leastToMostSpecific(caller, rows)) {
+    if (r.totalEpsilon != null) cap.epsilon = r.totalEpsilon;
+    if (r.totalDelta != null) cap.delta = r.totalDelta;
+  }
+  return cap;
 }
 
 export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclaration, caller: Caller): Promise<EffectivePolicy> {
@@ -72,7 +97,7 @@ export class PolicyCache {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly domain: DomainDeclaration,
-    private readonly ttlMs = Number(process.env.CDM_POLICY_TTL_MS ?? 1000),
+    private readonly ttlMs = config().CDM_POLICY_TTL_MS,
   ) {}
 
   async forCaller(caller: Caller): Promise<EffectivePolicy> {

@@ -34,7 +34,8 @@ const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export const sqlType = (c: ColumnDeclaration) => (c.type === 'integer' ? 'bigint' : c.type === 'float' ? 'double precision' : 'text');
-export const columnName = (c: ColumnDeclaration) => c.sql ?? c.name;
+// The declared name: DP SQL resolves columns by it (case-insensitively, as PostgreSQL folds identifiers).
+export const columnName = (c: ColumnDeclaration) => c.name;
 
 function datasetDdl(domain: DomainDeclaration, ds: DatasetDeclaration): string[] {
   const table = `${q(domain.name)}.${q(ds.table)}`;

@@ -17,9 +17,9 @@ export function gatewayClient(url: string): GraphQL {
       if (e.name === 'TimeoutError') throw new WireError('57014', 'canceling statement due to statement timeout');
       throw new WireError('08006', `the mesh gateway is unreachable: ${e.message}`);
     });
-    const body = (await res.json().catch(() => ({}))) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
+    const body = (await res.json().catch(() => ({}))) as { data?: any; errors?: { message: string; extensions?: { code?: string; construct?: string } }[] };
     const err = body.errors?.[0];
-    if (err) throw new WireError(sqlStateOf(err.extensions?.code, err.message), err.message);
+    if (err) throw new WireError(sqlStateOf(err.extensions?.code, err.message, err.extensions?.construct ?? undefined), err.message);
     if (!body.data) throw new WireError('08006', `the mesh gateway answered HTTP ${res.status} without data`);
     return body.data;
   };

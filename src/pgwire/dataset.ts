@@ -2,10 +2,9 @@ import type { ColumnDeclaration } from '../domain/declaration.js';
 import { columnName } from './catalog.js';
 import type { GraphQL } from './client.js';
 import { WireError } from './errors.js';
-import { explainDp } from './explain.js';
-import { Oid } from './protocol.js';
+import { Oid, type Field } from './protocol.js';
 import { constText, type Route } from './route.js';
-import { dpFields, openFields, openRows, releaseToWire, rowsSelection, selectShape, SQL_SELECTION, type RowsPage, type SqlRelease, type WireResult } from './results.js';
+import { EXPLAIN_SELECTION, explainToWire, openFields, openRows, releaseToWire, rowsSelection, SQL_SELECTION, type RowsPage, type SqlExplainResult, type SqlRelease, type WireResult } from './results.js';
 
 /** Reads of a dataset: DP SQL for sensitive datasets, the rows connection for open ones. */
 export interface DatasetContext {
@@ -21,18 +20,27 @@ type DatasetRoute = Extract<Route, { kind: 'dataset' }>;
 type Params = { values: (string | null)[]; types: number[] };
 
 export async function runDataset(route: DatasetRoute, params: Params, ctx: DatasetContext): Promise<WireResult> {
-  if (route.explain) {
-    if (route.ref.domain.sensitivity !== 'sensitive') throw new WireError('0A000', `${route.ref.domain.name}.${route.ref.dataset.table} is open data: reading it costs nothing, so there is no DP plan to explain`);
-    return explainDp(route.ref.domain, dpSqlText(route, params), ctx);
-  }
-  return route.ref.domain.sensitivity === 'sensitive' ? runDp(route, params, ctx) : runOpen(route, params, ctx);
+  if (route.ref.domain.sensitivity === 'sensitive') return runDp(route, params, ctx);
+  if (route.explain) throw new WireError('0A000', `${route.ref.domain.name}.${route.ref.dataset.table} is open data: reading it costs nothing, so there is no DP plan to explain`);
+  return runOpen(route, params, ctx);
 }
 
-/** Columns of a dataset read without running it (Describe of a prepared statement). */
-export function describeDataset(route: DatasetRoute, errorBars: boolean) {
+/**
+ * Columns of a dataset read without running it (Describe of a prepared statement, before Bind): for
+ * open data exact; for DP SQL a preview from the select list (names as written or aliased; counts
+ * int8, other aggregates float8, plain columns text). Describe of a portal describes the release itself.
+ */
+export function describeDataset(route: DatasetRoute, errorBars: boolean): Field[] {
   if (route.explain) return [{ name: 'QUERY PLAN', oid: Oid.text }];
-  if (route.ref.domain.sensitivity === 'sensitive') return dpFields(selectShape(route.select), errorBars);
-  return openFields(openColumns(route));
+  if (route.ref.domain.sensitivity !== 'sensitive') return openFields(openColumns(route));
+  return (route.select.targetList ?? []).flatMap((t: any): Field[] => {
+    const v = t.ResTarget.val;
+    const fn = v.FuncCall ? String(v.FuncCall.funcname.at(-1).String.sval).toLowerCase() : undefined;
+    const name = t.ResTarget.name ?? fn ?? String(v.ColumnRef?.fields?.at(-1)?.String?.sval ?? '?column?');
+    if (!fn) return [{ name, oid: Oid.text }];
+    const own = { name, oid: fn === 'count' ? Oid.int8 : Oid.float8 };
+    return errorBars ? [own, { name: `${name}_stderr`, oid: Oid.float8 }, { name: `${name}_ci_low`, oid: Oid.float8 }, { name: `${name}_ci_high`, oid: Oid.float8 }] : [own];
+  });
 }
 
 /**
@@ -41,7 +49,7 @@ export function describeDataset(route: DatasetRoute, errorBars: boolean) {
  */
 export function dpSqlText(route: DatasetRoute, params: Params): string {
   const edits = [
-    { start: route.ref.start, end: route.ref.end, text: route.ref.dataset.table },
+    ...route.refs.map((r) => ({ start: r.start, end: r.end, text: r.dataset.table })),
     ...route.params.map((p) => ({ start: p.start, end: p.end, text: literal(params.values[p.number - 1], params.types[p.number - 1] ?? 0, p.number) })),
   ].sort((a, b) => b.start - a.start);
   let sql = route.sql;
@@ -60,15 +68,16 @@ function literal(value: string | null | undefined, oid: number, n: number): stri
 
 async function runDp(route: DatasetRoute, params: Params, ctx: DatasetContext): Promise<WireResult> {
   const d = route.ref.domain.name;
-  const data = await ctx.gql<Record<string, { sql: SqlRelease }>>(
-    `query PgWire($q: String!, $p: PrivacyInput) { ${d} { sql(query: $q, privacy: $p) { ${SQL_SELECTION} } } }`,
-    { q: dpSqlText(route, params), p: ctx.privacy },
-    ctx.token,
-    ctx.timeoutMs,
-  );
+  const vars = { q: dpSqlText(route, params), p: ctx.privacy };
+  if (route.explain) {
+    const data = await ctx.gql<Record<string, { sql: SqlExplainResult }>>(`query PgWireExplain($q: String!, $p: PrivacyInput) { ${d} { sql(query: $q, privacy: $p, explain: true) { ${EXPLAIN_SELECTION} } } }`, vars, ctx.token, ctx.timeoutMs);
+    return explainToWire(data[d]!.sql, d);
+  }
+  const data = await ctx.gql<Record<string, { sql: SqlRelease }>>(`query PgWire($q: String!, $p: PrivacyInput) { ${d} { sql(query: $q, privacy: $p) { ${SQL_SELECTION} } } }`, vars, ctx.token, ctx.timeoutMs);
   const release = data[d]!.sql;
-  if (release.rows.length > ctx.maxRows) throw new WireError('54000', `the answer has ${release.rows.length} rows, over this server's limit of ${ctx.maxRows}`);
-  return releaseToWire(release, selectShape(route.select), ctx.errorBars);
+  const rows = release.table?.rows.length ?? 0;
+  if (rows > ctx.maxRows) throw new WireError('54000', `the answer has ${rows} rows, over this server's limit of ${ctx.maxRows}`);
+  return releaseToWire(release, ctx.errorBars);
 }
 
 function openColumns(route: DatasetRoute): ColumnDeclaration[] {

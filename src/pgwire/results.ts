@@ -1,91 +1,98 @@
 import type { ColumnDeclaration } from '../domain/declaration.js';
 import { columnName } from './catalog.js';
 import { Oid, type Cell, type Field } from './protocol.js';
-import type { SelectNode } from './route.js';
 
 /**
  * The one place that knows the shape of the GraphQL answers the wire serves: the `sql` field's
- * SqlRelease for sensitive datasets and the `rows` connection for open ones. When DP SQL's result
- * type grows (typed columns, intervals), only this module changes.
+ * SqlRelease (its typed `table`, or its `explain`) for sensitive domains and the `rows` connection
+ * for open ones. When DP SQL's result type changes, only this module changes.
  */
 export interface WireResult {
   fields: Field[];
   rows: Cell[][];
   /** Release ids behind the answer (for logs and tests). */
   releaseIds: string[];
-  /** Sent as a NOTICE: which releases answered, at what epsilon, whether charged. */
+  /** Sent as a NOTICE: which release answered, at what epsilon, whether charged. */
   notice?: string;
 }
 
-export const SQL_SELECTION = 'query dataset columns epsilon cached rows { key values { value standardError confidenceInterval { low high } releaseId cached } }';
+export const SQL_SELECTION = 'epsilon cached releaseId table { columns { name type private } rows { cells { text number isNull standardError confidenceInterval { low high } } } }';
+export const EXPLAIN_SELECTION = 'explain { datasets groupBy keys measurements { name statistic column mechanism scale standardError } epsilonCharged fitsBudget remainingAfter standardError note }';
 
-interface DpValue {
-  value: number;
-  standardError: number;
-  confidenceInterval: { low: number; high: number };
-  releaseId: string;
+type SqlType = 'TEXT' | 'INTEGER' | 'FLOAT' | 'BOOLEAN';
+interface SqlCell {
+  text: string | null;
+  number: number | null;
+  isNull: boolean;
+  standardError: number | null;
+  confidenceInterval: { low: number; high: number } | null;
 }
 export interface SqlRelease {
-  columns: string[];
   epsilon: number;
   cached: boolean;
-  rows: { key: string[]; values: DpValue[] }[];
+  releaseId: string | null;
+  table: { columns: { name: string; type: SqlType; private: boolean }[]; rows: { cells: SqlCell[] }[] } | null;
+}
+export interface SqlExplainResult {
+  explain: {
+    datasets: string[];
+    groupBy: string[];
+    keys: string;
+    measurements: { name: string; statistic: string; column: string | null; mechanism: string; scale: number; standardError: number | null }[];
+    epsilonCharged: number;
+    fitsBudget: boolean;
+    remainingAfter: number;
+    standardError: number | null;
+    note: string;
+  } | null;
 }
 
-type Item = { kind: 'key'; name: string; index: number } | { kind: 'value'; label: string; index: number; integer: boolean };
+const OID: Record<SqlType, number> = { TEXT: Oid.text, INTEGER: Oid.int8, FLOAT: Oid.float8, BOOLEAN: Oid.bool };
 
-/**
- * The columns a DP SELECT returns, in select-list order: grouping columns (text) and aggregates
- * (int8 for counts, float8 otherwise). Labels follow DP SQL's: the alias, else count / fn_column.
- */
-export function selectShape(select: SelectNode): Item[] {
-  const groups: string[] = (select.groupClause ?? []).map((g: any) => refName(g));
-  let agg = 0;
-  return (select.targetList ?? []).map((t: any): Item => {
-    const val = t.ResTarget.val;
-    if (val.ColumnRef) {
-      const name = refName(val);
-      return { kind: 'key', name: t.ResTarget.name ?? name, index: Math.max(0, groups.indexOf(name)) };
-    }
-    const fn = String(val.FuncCall?.funcname?.at(-1)?.String?.sval ?? 'value').toLowerCase();
-    const arg = val.FuncCall?.args?.[0] ? refName(val.FuncCall.args[0]) : undefined;
-    const label = t.ResTarget.name ?? (val.FuncCall?.agg_star ? 'count' : `${fn}${arg ? `_${arg}` : ''}`);
-    return { kind: 'value', label, index: agg++, integer: fn === 'count' };
+/** A typed DP SQL table as wire columns and rows; with error bars, three more columns after each DP column. */
+export function releaseToWire(release: SqlRelease, errorBars: boolean): WireResult {
+  const table = release.table ?? { columns: [], rows: [] };
+  const bars = (c: { private: boolean }) => errorBars && c.private;
+  const fields = table.columns.flatMap((c): Field[] => {
+    const own = { name: c.name, oid: OID[c.type] ?? Oid.text };
+    return bars(c) ? [own, { name: `${c.name}_stderr`, oid: Oid.float8 }, { name: `${c.name}_ci_low`, oid: Oid.float8 }, { name: `${c.name}_ci_high`, oid: Oid.float8 }] : [own];
   });
-}
-
-function refName(n: any): string {
-  return String(n?.ColumnRef?.fields?.at(-1)?.String?.sval ?? '?');
-}
-
-export function dpFields(items: Item[], errorBars: boolean, labels?: string[]): Field[] {
-  return items.flatMap((it): Field[] => {
-    if (it.kind === 'key') return [{ name: it.name, oid: Oid.text }];
-    const name = labels?.[it.index] ?? it.label;
-    const own = { name, oid: it.integer ? Oid.int8 : Oid.float8 };
-    return errorBars ? [own, { name: `${name}_stderr`, oid: Oid.float8 }, { name: `${name}_ci_low`, oid: Oid.float8 }, { name: `${name}_ci_high`, oid: Oid.float8 }] : [own];
-  });
-}
-
-/** A SqlRelease as wire rows. Counts are rounded: post-processing of a DP release costs no privacy. */
-export function releaseToWire(release: SqlRelease, items: Item[], errorBars: boolean): WireResult {
-  const fields = dpFields(items, errorBars, release.columns);
-  const releaseIds = new Set<string>();
-  const rows = release.rows.map((r) =>
-    items.flatMap((it): Cell[] => {
-      if (it.kind === 'key') return [r.key[it.index] ?? null];
-      const v = r.values[it.index];
-      if (!v) return errorBars ? [null, null, null, null] : [null];
-      releaseIds.add(v.releaseId);
-      const own = it.integer ? String(Math.round(v.value)) : num(v.value);
-      return errorBars ? [own, num(v.standardError), num(v.confidenceInterval.low), num(v.confidenceInterval.high)] : [own];
+  const rows = table.rows.map((r) =>
+    table.columns.flatMap((c, i): Cell[] => {
+      const cell = r.cells[i];
+      const own = !cell || cell.isNull ? null : cellText(c.type, cell);
+      if (!bars(c)) return [own];
+      return [own, cell?.standardError == null ? null : num(cell.standardError), cell?.confidenceInterval ? num(cell.confidenceInterval.low) : null, cell?.confidenceInterval ? num(cell.confidenceInterval.high) : null];
     }),
   );
-  const notice = `DP release ${[...releaseIds].join(', ')}: epsilon ${release.epsilon}${release.cached ? ', served from the release cache at no cost' : ''}`;
-  return { fields, rows, releaseIds: [...releaseIds], notice };
+  const ids = release.releaseId ? [release.releaseId] : [];
+  const notice = `DP release ${ids.join(', ') || '(none)'}: epsilon ${release.epsilon}${release.cached ? ', served from the release cache at no cost' : ''}`;
+  return { fields, rows, releaseIds: ids, notice };
+}
+
+/** Integers are rounded (post-processing of a DP release costs no privacy); booleans as PostgreSQL prints them. */
+function cellText(type: SqlType, cell: SqlCell): string | null {
+  if (type === 'INTEGER' && cell.number !== null) return String(Math.round(cell.number));
+  if (type === 'FLOAT' && cell.number !== null) return num(cell.number);
+  if (type === 'BOOLEAN') return cell.text === 'true' || cell.text === 't' ? 't' : 'f';
+  return cell.text;
+}
+
+/** EXPLAIN's answer as PostgreSQL shows a plan: one text column, one line per step. */
+export function explainToWire(result: SqlExplainResult, domain: string): WireResult {
+  const e = result.explain;
+  if (!e) return { fields: [{ name: 'QUERY PLAN', oid: Oid.text }], rows: [], releaseIds: [] };
+  const lines = [
+    `DP SQL over ${e.datasets.map((d) => `${domain}.${d}`).join(', ')}${e.groupBy.length ? ` grouped by ${e.groupBy.join(', ')} (keys: ${e.keys})` : ''}`,
+    ...e.measurements.map((m) => `  measure ${m.statistic}${m.column ? `(${m.column})` : ''}: ${m.mechanism}, scale ${fmt(m.scale)}${m.standardError === null ? '' : `, standard error ${fmt(m.standardError)}`}`),
+    `total: epsilon ${fmt(e.epsilonCharged)} charged if run now; ${e.fitsBudget ? 'fits your budget' : 'does NOT fit your budget'} (remaining after: ${fmt(e.remainingAfter)}); nothing was run or charged by EXPLAIN`,
+    e.note,
+  ];
+  return { fields: [{ name: 'QUERY PLAN', oid: Oid.text }], rows: lines.map((l) => [l]), releaseIds: [] };
 }
 
 const num = (x: number) => (Number.isFinite(x) ? String(x) : x > 0 ? 'Infinity' : x < 0 ? '-Infinity' : 'NaN');
+const fmt = (x: number) => String(Number(x.toPrecision(4)));
 
 export function openFields(columns: ColumnDeclaration[]): Field[] {
   return columns.map((c) => ({ name: columnName(c), oid: c.type === 'integer' ? Oid.int8 : c.type === 'float' ? Oid.float8 : Oid.text }));

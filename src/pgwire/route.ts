@@ -7,7 +7,8 @@ import { WireError } from './errors.js';
  * grammar compiled to WebAssembly, so psql's and JDBC's catalog SQL parses exactly as on a server):
  *
  * - a statement that reads a dataset (a RangeVar naming <domain>.<dataset>) goes to the domain's DP
- *   SQL (sensitive) or to its rows connection (open), and nowhere else;
+ *   SQL (sensitive: the whole statement, names made domain-local) or to its rows connection (open),
+ *   and nowhere else;
  * - SET/SHOW/RESET and transaction control stay in the session (nothing is stored, so they are no-ops);
  * - anything else is metadata, answered by the empty catalog database.
  */
@@ -25,7 +26,7 @@ export type Route =
   | { kind: 'reset'; name: string | null }
   | { kind: 'show'; name: string }
   | { kind: 'noop'; tag: string }
-  | { kind: 'dataset'; explain: boolean; ref: DatasetRef; select: SelectNode; sql: string; params: ParamSpan[]; bodyStart: number }
+  | { kind: 'dataset'; explain: boolean; ref: DatasetRef; refs: DatasetRef[]; select: SelectNode; sql: string; params: ParamSpan[]; bodyStart: number }
   | { kind: 'catalog'; sql: string };
 
 export type SelectNode = Record<string, any>;
@@ -42,7 +43,7 @@ export function routeAll(text: string, domains: DomainDeclaration[], searchPath:
   let tree: { stmts: { stmt: Record<string, any>; stmt_location?: number; stmt_len?: number }[] };
   if (text.trim() === '') return [{ kind: 'empty' }];
   try {
-    tree = parseSync(text);
+    tree = parseSync(text) as never;
   } catch (e) {
     const pos = (e as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
     throw new WireError('42601', (e as Error).message, pos === undefined ? undefined : { position: pos + 1 });
@@ -73,9 +74,14 @@ function routeOne(stmt: Record<string, any>, sql: string, offset: number, domain
   const refs = datasetRefs(stmt, domains, searchPath, offset, sql);
   if (refs.length === 0) return { kind: 'catalog', sql };
   const select = explain ? node.query?.SelectStmt : type === 'SelectStmt' ? node : undefined;
+  const domain = refs[0]!.domain;
   const from = select?.fromClause;
-  const plain = select && !select.withClause && (select.op ?? 'SETOP_NONE') === 'SETOP_NONE' && from?.length === 1 && from[0].RangeVar && refs.length === 1 && countNodes(stmt, 'RangeVar') === 1 && countNodes(stmt, 'SubLink') === 0;
-  if (!plain) throw new WireError('0A000', `a dataset is read by one plain SELECT ... FROM ${refs[0]!.domain.name}.${refs[0]!.dataset.table} (no joins, subqueries, CTEs or set operations)`);
+  if (!select) throw new WireError('0A000', `datasets are read by SELECT (or EXPLAIN SELECT) only`);
+  if (refs.some((r) => r.domain !== domain)) throw new WireError('0A000', `one statement reads one domain: ${[...new Set(refs.map((r) => r.domain.name))].join(' and ')} are separate (each answers with its own budget)`);
+  // Open data is served as plain row reads; sensitive domains get the whole statement (joins with
+  // their public tables, CTEs, post-processing): DP SQL decides what it can bound.
+  const plain = !select.withClause && (select.op ?? 'SETOP_NONE') === 'SETOP_NONE' && from?.length === 1 && from[0].RangeVar && refs.length === 1 && countNodes(stmt, 'RangeVar') === 1 && countNodes(stmt, 'SubLink') === 0;
+  if (domain.sensitivity !== 'sensitive' && !plain) throw new WireError('0A000', `open data is read by one plain SELECT ... FROM ${domain.name}.${refs[0]!.dataset.table} (no joins, subqueries, CTEs or set operations)`);
   const params: ParamSpan[] = [];
   walk(select, (k, v) => {
     if (k === 'ParamRef') {
@@ -85,7 +91,7 @@ function routeOne(stmt: Record<string, any>, sql: string, offset: number, domain
   });
   // EXPLAIN [options] SELECT ...: options are keywords, so the query starts at the first SELECT.
   const bodyStart = explain ? sql.search(/\bselect\b/i) : 0;
-  return { kind: 'dataset', explain, ref: refs[0]!, select, sql, params, bodyStart: Math.max(0, bodyStart) };
+  return { kind: 'dataset', explain, ref: refs[0]!, refs, select, sql, params, bodyStart: Math.max(0, bodyStart) };
 }
 
 function setRoute(node: Record<string, any>): Route {

@@ -1,24 +1,32 @@
 import type { Caller } from '../auth/tokens.js';
+import { authoriseQuery } from '../auth/authorise.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import { budgetStatus, emptyState, epsilonSpent, withinCap } from '../dp/accountant.js';
+import { buildPlan, type Plan, type QuerySpec } from '../core/plan.js';
+import { datasetsOf } from '../core/relation.js';
+import type { ReleasedTable } from '../core/release.js';
+import { computeRelease } from './execute.js';
+import { emptyState, epsilonSpent } from '../dp/accountant.js';
 import { ErrorCode, MeshError } from '../errors.js';
-import { chargeOrReuse, completeRelease, failRelease, waitForRelease, budgetState, addCosts } from '../governance/ledger.js';
-import { effectivePolicy, PolicyCache, RateLimiter, type EffectivePolicy } from '../governance/policy.js';
+import { addCosts, datasetBudget, principalBudget } from '../governance/ledger.js';
+import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
+import { GovernanceService } from '../governance/service.js';
 import { SyntheticService } from './synthetic.js';
 import type { PrivacyRequest } from './types.js';
 import type { DomainDatabase } from '../storage/database.js';
-import { planAggregate, type Plan } from './plan.js';
-import { releaseAnswer, type Answer } from './release.js';
-import { RANK_COLUMN } from '../seed/seed.js';
-import { statementFor } from './sql.js';
+import { planAggregate } from './plan.js';
+import { answerOf, type Answer } from './release.js';
 import type { AggregateRequest } from './types.js';
+import { domainDataSource, type DataSource } from './datasource.js';
+import { checkPolicy, ReleaseLifecycle, Semaphore } from './lifecycle.js';
+import { config } from '../config.js';
 
 /**
- * The one path every DP answer takes (resolvers are thin adapters over it):
- * plan -> policy -> charge (or reuse the memoised release) -> SQL -> noise -> record -> return.
+ * The one path every DP answer takes (resolvers are thin adapters over it): a request compiles to
+ * a plan (src/core), the plan goes through the release lifecycle (policy, charge, compute, record)
+ * and its statements run on the domain's DataSource.
  */
 /** One DP field of a GraphQL operation, for the operation-level check. */
-export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null };
+export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null } | { dataset: string; spec: QuerySpec; kind: string };
 
 export interface Release {
   answer: Answer;
@@ -28,39 +36,32 @@ export interface Release {
   delta: number;
   mechanism: string;
 }
-
-/** At most `n` holders at once; the rest queue in arrival order. */
-class Semaphore {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly n: number) {}
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
+export interface TableRelease {
+  table: ReleasedTable;
+  plan: Plan;
+  releaseId: string;
+  cached: boolean;
 }
 
 export class QueryEngine {
-  private readonly limiter = new RateLimiter();
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
-  private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
+  private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
-  /** Done releases never change: a bounded in-process copy saves the memo read on repeats. */
-  private readonly memoCache = new Map<string, { id: string; result: Answer }>();
+  readonly lifecycle: ReleaseLifecycle;
+  readonly governance: GovernanceService;
+  readonly data: DataSource;
   constructor(
     readonly domain: DomainDeclaration,
     readonly db: DomainDatabase,
+    data?: DataSource,
   ) {
+    this.data = data ?? domainDataSource(db);
     this.policies = new PolicyCache(db.prisma, domain);
-    this.synthetic = new SyntheticService(domain, db, (caller) => this.policyFor(caller));
+    this.lifecycle = new ReleaseLifecycle(domain, db);
+    this.governance = new GovernanceService(domain, db, this.data);
+    this.synthetic = new SyntheticService(domain, db, (caller) => this.policyFor(caller), this.lifecycle, this.data);
   }
 
   dataset(name: string): DatasetDeclaration {
@@ -74,7 +75,7 @@ export class QueryEngine {
    * into a new one): the policy and revocation are read once per request, and memoised releases
    * found by the operation-level check are not read again by the resolvers.
    */
-  private readonly scopes = new WeakMap<Caller, { policy?: Promise<EffectivePolicy>; memo: Map<string, { id: string; result: Answer }> }>();
+  private readonly scopes = new WeakMap<Caller, { policy?: Promise<EffectivePolicy>; memo: Map<string, { id: string; result: unknown }> }>();
   private scope(caller: Caller) {
     let s = this.scopes.get(caller);
     if (!s) this.scopes.set(caller, (s = { memo: new Map() }));
@@ -83,93 +84,62 @@ export class QueryEngine {
 
   /** The caller's effective policy, after checking they are not revoked (once per request). */
   policyFor(caller: Caller): Promise<EffectivePolicy> {
+    authoriseQuery(caller, this.domain);
     const s = this.scope(caller);
     s.policy ??= this.policies.forCaller(caller);
     return s.policy;
   }
 
-  private readonly rankedTables = new Map<string, Promise<boolean>>();
-  /** Whether a dataset table carries the load-time rank column (tables loaded by older versions do not). */
-  private ranked(table: string): Promise<boolean> {
-    let r = this.rankedTables.get(table);
-    if (!r) {
-      r = this.db
-        .query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [this.db.schema, table, RANK_COLUMN])
-        .then((rows) => rows.length > 0);
-      this.rankedTables.set(table, r);
-    }
-    return r;
-  }
-
-  private async memoised(key: string, requestMemo: Map<string, { id: string; result: Answer }>) {
-    const hit = requestMemo.get(key) ?? this.memoCache.get(key);
-    if (hit) return hit;
-    const [row] = await this.db.query<{ id: string; result: Answer }>(`SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`, [key]);
-    if (row) this.remember(key, row);
-    return row;
-  }
-
-  private remember(key: string, release: { id: string; result: Answer }) {
-    if (this.memoCache.size >= 10_000) this.memoCache.delete(this.memoCache.keys().next().value!);
-    this.memoCache.set(key, release);
-  }
-
   /** Plans and checks policy without reading data or spending budget. */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
-    const plan = planAggregate(this.domain, this.dataset(datasetName), req);
+    const ds = this.dataset(datasetName);
+    await this.data.prepare([ds]);
+    const plan = planAggregate(this.domain, ds, req, { [ds.name]: this.data.version(ds) });
     const policy = await this.policyFor(caller);
-    if (policy.allowedAggregates && !policy.allowedAggregates.includes(plan.aggregate))
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow ${plan.aggregate} for you.`);
-    if (plan.epsilon > policy.maxEpsilonPerQuery)
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `epsilon ${plan.epsilon} exceeds the per-query maximum ${policy.maxEpsilonPerQuery} of ${this.domain.name}.`, {
-        maxEpsilonPerQuery: policy.maxEpsilonPerQuery,
-      });
+    checkPolicy(this.domain, policy, req.aggregate, plan.epsilon);
     return { plan, policy };
   }
 
-  run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
-    return this.releases.use(() => this.runNow(caller, datasetName, req));
+  /** A typed DP field: one aggregate (or a histogram) as one release. */
+  async run(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
+    const { plan } = await this.prepare(caller, datasetName, req);
+    const r = await this.execute(caller, plan, req.aggregate, describeRequest(datasetName, req));
+    return { answer: answerOf(r.table), releaseId: r.releaseId, cached: r.cached, epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
   }
 
-  private async runNow(caller: Caller, datasetName: string, req: AggregateRequest): Promise<Release> {
-    const { plan, policy } = await this.prepare(caller, datasetName, req);
-    const meta = { epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism };
-    // Memoised releases are free: served from one indexed read (or the one the operation check
-    // already made), without a transaction or the rate limit.
-    const memo = await this.memoised(plan.key, this.scope(caller).memo);
-    if (memo) return { answer: memo.result, releaseId: memo.id, cached: true, ...meta };
-    if (policy.rateLimitPerMinute && !this.limiter.allow(caller.id, policy.rateLimitPerMinute))
-      throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
-    const outcome = await chargeOrReuse(this.db, {
-      caller,
-      dataset: plan.dataset.name,
-      aggregate: plan.aggregate,
-      planKey: plan.key,
-      costs: plan.costs,
-      epsilon: plan.epsilon,
-      delta: plan.delta,
-      mechanism: plan.mechanism,
-      query: describeRequest(datasetName, req),
-      principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
-      globalCap: this.domain.policy.globalCap,
+  /** Any plan-IR query (DP SQL, the wire protocol): one release of a table of DP values. */
+  async runSpec(caller: Caller, spec: QuerySpec, kind: string, query: unknown): Promise<TableRelease> {
+    return this.execute(caller, await this.planSpec(spec), kind, query);
+  }
+
+  /** Plans a spec against the current data (its datasets' versions enter the memo key). */
+  async planSpec(spec: QuerySpec): Promise<Plan> {
+    const datasets = datasetsOf(spec.relation);
+    await this.data.prepare(datasets);
+    return buildPlan({ ...spec, dataVersions: Object.fromEntries(datasets.map((d) => [d.name, this.data.version(d)])) });
+  }
+
+  private execute(caller: Caller, plan: Plan, kind: string, query: unknown): Promise<TableRelease> {
+    return this.releases.use(async () => {
+      const policy = await this.policyFor(caller);
+      const r = await this.lifecycle.release(
+        {
+          caller,
+          kind,
+          dataset: plan.dataset.name,
+          key: plan.key,
+          costs: plan.costs,
+          epsilon: plan.epsilon,
+          delta: plan.delta,
+          mechanism: plan.mechanism,
+          query,
+          compute: () => computeRelease(this.data, plan),
+        },
+        policy,
+        this.scope(caller).memo,
+      );
+      return { table: r.result as ReleasedTable, plan, releaseId: r.releaseId, cached: r.cached };
     });
-    if (outcome.kind === 'cached') return { answer: outcome.release.result as Answer, releaseId: outcome.release.id, cached: true, ...meta };
-    if (outcome.kind === 'pending') {
-      const done = await waitForRelease(this.db, outcome.releaseId);
-      if (!done) throw new MeshError(ErrorCode.INTERNAL_SERVER_ERROR, 'The same query is being answered and did not finish; retry.');
-      return { answer: done.result as Answer, releaseId: done.id, cached: true, ...meta };
-    }
-    let answer: Answer;
-    try {
-      const stmt = statementFor(this.db, plan, { ranked: await this.ranked(plan.dataset.table) });
-      const rows = await this.db.query<Record<string, string>>(stmt.sql, stmt.params);
-      answer = releaseAnswer(plan, rows);
-    } catch (e) {
-      await failRelease(this.db, outcome.releaseId, caller.id);
-      throw e;
-    }
-    await completeRelease(this.db, outcome.releaseId, caller.id, answer);
-    return { answer, releaseId: outcome.releaseId, cached: false, ...meta };
   }
 
   /**
@@ -187,48 +157,48 @@ export class QueryEngine {
         plans.set(p.key, { dataset: item.dataset, costs: p.costs });
         continue;
       }
+      if ('spec' in item) {
+        const plan = await this.planSpec(item.spec);
+        policy = await this.policyFor(caller);
+        checkPolicy(this.domain, policy, item.kind, plan.epsilon);
+        plans.set(plan.key, { dataset: plan.dataset.name, costs: plan.costs });
+        continue;
+      }
       const prepared = await this.prepare(caller, item.dataset, item.request);
       policy = prepared.policy;
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
-    const done = await this.db.query<{ plan_key: string; id: string; result: Answer }>(
+    const done = await this.db.query<{ plan_key: string; id: string; result: unknown }>(
       `SELECT plan_key, id, result FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
       [[...plans.keys()]],
     );
     for (const r of done) {
       plans.delete(r.plan_key);
       this.scope(caller).memo.set(r.plan_key, { id: r.id, result: r.result });
-      this.remember(r.plan_key, { id: r.id, result: r.result });
+      this.lifecycle.remember(r.plan_key, { id: r.id, result: r.result });
     }
     const pending = [...plans.values()];
     if (pending.length === 0) return;
     const costs = pending.flatMap((p) => p.costs);
     const alone = epsilonSpent(addCosts(emptyState(), costs), policy.totalDelta);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const before = principal?.state ?? emptyState();
-    const after = epsilonSpent(addCosts(before, costs), cap.delta);
-    if (!withinCap(after, cap.epsilon)) {
-      const spent = epsilonSpent(before, cap.delta);
+    const mine = await principalBudget(this.db, caller.id, { epsilon: policy.totalEpsilon, delta: policy.totalDelta });
+    if (!mine.fits(costs)) {
       throw new MeshError(
         ErrorCode.BUDGET_EXHAUSTED,
-        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${Math.max(0, cap.epsilon - spent).toPrecision(4)} of your ${cap.epsilon} is left. Nothing was run or charged.`,
-        { operationCost: alone, releases: pending.length, cap: cap.epsilon, spent, remaining: Math.max(0, cap.epsilon - spent) },
+        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${mine.remaining.toPrecision(4)} of your ${mine.cap.epsilon} is left. Nothing was run or charged.`,
+        { operationCost: alone, releases: pending.length, cap: mine.cap.epsilon, spent: mine.spent, remaining: mine.remaining },
       );
     }
     for (const ds of new Set(pending.map((p) => p.dataset))) {
-      const mine = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
-      const { global } = await budgetState(this.db, caller.id, ds);
-      const gcap = global?.cap ?? this.domain.policy.globalCap;
-      const gstate = global?.state ?? emptyState();
-      if (!withinCap(epsilonSpent(addCosts(gstate, mine), gcap.delta), gcap.epsilon)) {
-        const spent = epsilonSpent(gstate, gcap.delta);
+      const costsOf = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
+      const global = await datasetBudget(this.db, ds, this.domain.policy.globalCap);
+      if (!global.fits(costsOf)) {
         throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This operation does not fit the global cap of ${ds}. Nothing was run or charged.`, {
           operationCost: alone,
-          cap: gcap.epsilon,
-          spent,
-          remaining: Math.max(0, gcap.epsilon - spent),
+          cap: global.cap.epsilon,
+          spent: global.spent,
+          remaining: global.remaining,
         });
       }
     }
@@ -237,61 +207,73 @@ export class QueryEngine {
   /** Cost preview: what a query would spend and its expected error, without running it. */
   async estimate(caller: Caller, datasetName: string, req: AggregateRequest) {
     const { plan, policy } = await this.prepare(caller, datasetName, req);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const state = principal?.state ?? emptyState();
-    const after = addCosts(state, plan.costs);
-    const m = plan.measurements[0]?.mechanism ?? plan.keySelection?.mechanism;
-    const g = plan.aggregate === 'sum' ? (plan.grid?.g ?? 1) : 1;
+    return this.preview(caller, plan, policy);
+  }
+
+  /** What a plan would spend and its expected error (public: it depends on the plan only). */
+  async preview(caller: Caller, plan: Plan, policy?: EffectivePolicy) {
+    policy ??= await this.policyFor(caller);
+    const mine = await principalBudget(this.db, caller.id, { epsilon: policy.totalEpsilon, delta: policy.totalDelta });
+    const cap = mine.cap;
+    const only = plan.outputs.length === 1 ? plan.outputs[0]! : undefined;
+    const s = only && DATA_FREE_NOISE.includes(only.aggregate) ? plan.statistics.find((x) => x.id === (only.uses.count ?? only.uses.units ?? only.uses.sum)) : undefined;
     // Error bars are public before running only where the noise alone is the error (no ratio of noisy values).
-    const dataFreeNoise = m && ['count', 'countDistinct', 'sum', 'histogram'].includes(plan.aggregate) ? m : undefined;
+    const g = s?.kind === 'sum' ? (s.grid?.g ?? 1) : 1;
     return {
       epsilon: plan.epsilon,
       delta: plan.delta,
       mechanism: plan.mechanism,
-      measurements: plan.measurements.length || 1,
-      standardError: dataFreeNoise ? dataFreeNoise.standardError(g) : null,
-      halfWidth95: dataFreeNoise ? dataFreeNoise.halfWidth(0.95, g) : null,
+      measurements: plan.statistics.length + plan.quantiles.length,
+      standardError: s ? s.mechanism.standardError(g) : null,
+      halfWidth95: s ? s.mechanism.halfWidth(0.95, g) : null,
       epsilonCharged: epsilonSpent(addCosts(emptyState(), plan.costs), cap.delta),
-      fitsBudget: withinCap(epsilonSpent(after, cap.delta), cap.epsilon),
-      remainingAfter: Math.max(0, cap.epsilon - epsilonSpent(after, cap.delta)),
+      fitsBudget: mine.fits(plan.costs),
+      remainingAfter: Math.max(0, cap.epsilon - mine.after(plan.costs)),
       note: costNote(plan),
+      plan: explainPlan(plan),
     };
   }
 
-  async budget(caller: Caller) {
-    const policy = await effectivePolicy(this.db.prisma, this.domain, caller);
-    const { principal } = await budgetState(this.db, caller.id);
-    const cap = principal?.cap ?? { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
-    const status = budgetStatus(principal?.state ?? emptyState(), cap);
-    const globals = await Promise.all(
-      this.domain.datasets.map(async (ds) => {
-        const { global } = await budgetState(this.db, caller.id, ds.name);
-        const gcap = global?.cap ?? this.domain.policy.globalCap;
-        return { dataset: ds.name, ...budgetStatus(global?.state ?? emptyState(), gcap), epsilon: gcap.epsilon };
-      }),
-    );
-    // Releases = charges in the ledger (a mean is one release of two measurements).
-    const [charged] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${this.db.schema}"."ledger_entry" WHERE principal_id = $1`, [caller.id]);
-    return { principal: caller.id, domain: this.domain.name, epsilon: cap.epsilon, ...status, releases: charged?.n ?? 0, global: globals };
+  budget(caller: Caller) {
+    return this.governance.budgetOf(caller);
   }
+
 }
 
 
+const DATA_FREE_NOISE = ['count', 'countDistinct', 'sum'];
+
 function costNote(plan: Plan): string {
-  switch (plan.aggregate) {
-    case 'mean':
-      return 'mean spends its epsilon on two measurements (count and sum), so each is noisier than a count at the same epsilon.';
-    case 'variance':
-    case 'stddev':
-      return `${plan.aggregate} spends its epsilon on three measurements (count, sum, sum of squares).`;
-    case 'quantile':
-      return 'quantile uses permute-and-flip over a fine histogram; its error is bounded in rank (rows), not in value.';
-    case 'histogram':
-      return plan.keySelection ? 'keys are not public: only keys whose noisy count clears the threshold are released (needs delta > 0).' : 'every public key is released, zero counts included.';
-    default:
-      return `${plan.aggregate} is one measurement.`;
-  }
+  const parts = plan.statistics.length + plan.quantiles.length;
+  if (plan.keySelection) return 'keys are not public: only keys whose noisy count clears the threshold are released (needs delta > 0).';
+  const notes = [parts > 1 ? `the epsilon is split over ${parts} measurements (${[...plan.statistics.map((s) => s.kind + (s.column ? `(${s.column.name})` : '')), ...plan.quantiles.map((q) => `quantile(${q.column.name})`)].join(', ')}), so each is noisier than one measurement at the same epsilon.` : 'one measurement.'];
+  if (plan.quantiles.length) notes.push('quantiles use permute-and-flip over a fine histogram; their error is bounded in rank (rows), not in value.');
+  if (plan.keys === 'public') notes.push('every public key is released, zero counts included.');
+  return notes.join(' ');
+}
+
+/** The plan as a caller may see it: every number public, each traceable to the planner. */
+export function explainPlan(plan: Plan) {
+  return {
+    datasets: plan.datasets,
+    contribution: { rowsPerUnit: plan.contribution.rows, groupsPerUnit: plan.contribution.groups?.maxGroups ?? null, rowsPerGroup: plan.contribution.groups?.perGroup ?? null },
+    groupBy: plan.groupBy.map((c) => c.name),
+    keys: plan.keys,
+    measurements: [
+      ...plan.statistics.map((s) => ({
+        name: s.id,
+        statistic: s.kind,
+        column: s.column?.name ?? null,
+        l1Sensitivity: s.sensitivity.l1,
+        l2Sensitivity: s.sensitivity.l2,
+        mechanism: s.mechanism.kind,
+        scale: s.mechanism.scale,
+        standardError: s.mechanism.standardError(s.kind === 'sum' ? (s.grid?.g ?? 1) : 1),
+      })),
+      ...plan.quantiles.map((q) => ({ name: q.id, statistic: `quantile(${q.Q / 10000})`, column: q.column.name, l1Sensitivity: q.sensitivity, l2Sensitivity: q.sensitivity, mechanism: 'permute-and-flip', scale: q.epsilon, standardError: null })),
+    ],
+    costs: plan.costs,
+  };
 }
 
 function describeRequest(dataset: string, req: AggregateRequest) {

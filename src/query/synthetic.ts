@@ -3,13 +3,18 @@ import type { Caller } from '../auth/tokens.js';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { RandomSource } from '../dp/random.js';
 import { badInput, ErrorCode, MeshError } from '../errors.js';
-import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
-import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
-import { boundingOf } from './plan.js';
+import { quoteIdent, type DomainDatabase } from '../storage/database.js';
+import { codeCount, decodeNumeric, defaultFitDelta, describe, fit, numericBinning, numericCodeSql, planFit, rhoFromEpsilonDelta, sample, shapeOf, type Domain, type NumericBinning, type SynthModel } from '../synth/index.js';
+import { relationStatement } from '../core/dialect/postgres.js';
+import { not, and } from '../core/predicate.js';
+import { RelationBuilder, type Relation } from '../core/relation.js';
+import { analyse } from '../core/stability.js';
+import { checkPolicy, ReleaseLifecycle } from './lifecycle.js';
+import { domainDataSource, type DataSource } from './datasource.js';
 import type { PrivacyRequest } from './types.js';
+import { validatePrivacyInput } from '../core/privacy-input.js';
 
 /**
  * DP synthetic data for a sensitive dataset (SPEC section 5): the public discretisation of its
@@ -23,83 +28,102 @@ interface SynthColumn {
   column: ColumnDeclaration;
   size: number;
   categories?: string[];
-  edges?: number[];
-  integer: boolean;
+  binning?: NumericBinning;
 }
 
-const NUMERIC_BINS = 32;
-const PER_VALUE_MAX = 100;
 export const MAX_SYNTHETIC_ROWS = 1_000_000;
 const METHOD = 'aim';
+/** Scratch tables of fits in progress (dropped after each fit; leftovers are dropped at start). */
+export const SCRATCH_PREFIX = '_cdm_synth_';
 
 /**
  * Columns that can be synthesised from public information only: categorical with a public list,
- * numeric on public bounds (one bin per integer when there are at most 100, else 32 equal bins).
+ * numeric on public bounds and the column's declared binning (src/synth/columns.ts).
  * Identifiers, free text and categories without a public list are left out (returned as null).
  */
 export function synthColumns(ds: DatasetDeclaration): SynthColumn[] {
   const out: SynthColumn[] = [];
   for (const c of ds.columns) {
     if (c.name === ds.privacyUnit) continue;
-    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories, integer: false });
+    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories });
     if (c.type === 'integer' || c.type === 'float') {
-      const [lo, hi] = c.bounds!;
-      const perValue = c.type === 'integer' && hi - lo + 1 <= PER_VALUE_MAX;
-      // Per-integer bins end just below hi + 1, so bin i holds exactly the integer lo + i.
-      const edges = perValue ? binEdges(lo, hi + 0.999, hi - lo + 1) : binEdges(lo, hi, NUMERIC_BINS);
-      out.push({ column: c, size: edges.length - 1, edges, integer: c.type === 'integer' });
+      const binning = numericBinning(c);
+      out.push({ column: c, size: codeCount(binning), binning });
     }
   }
   return out;
 }
 
-/** SQL for a column's code, the same binning as binIndex (clamped into the first/last bin). */
+/** SQL for a column's code, the same coding as src/synth/columns.ts codeOf. */
 function codeSql(s: SynthColumn, params: unknown[]): string {
   const col = quoteIdent(s.column.sql);
   if (s.categories) {
     params.push(s.categories);
     return `(array_position($${params.length}::text[], ${col}::text) - 1)`;
   }
-  const lo = s.edges![0]!;
-  const hi = s.edges![s.edges!.length - 1]!;
-  params.push(lo, hi, s.size);
-  const [pl, ph, pn] = [params.length - 2, params.length - 1, params.length];
-  // Clamp in float8 before the cast: NaN (sorts above all numbers) and +-Infinity land in an end bin.
-  return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int), 0), $${pn}::int - 1)::int`;
+  return numericCodeSql(col, s.binning!, params);
+}
+
+/**
+ * The rows a fit reads, as a plan-IR relation: the dataset's rows that have every synthesised
+ * column, bounded to the declared rows per unit. Its stability map gives the fit's contribution
+ * bound (the marginals' sensitivity), so the fit's privacy follows from the same core as any query.
+ */
+export function fitRelation(ds: DatasetDeclaration, cols: SynthColumn[]): { relation: Relation; rowsPerUnit: number } {
+  const present = and(...cols.map((c) => not({ op: 'isNull', column: c.column.name })));
+  const unbounded = RelationBuilder.from(ds).filter(present);
+  const maxRows = ds.privacyUnit === 'row' ? 1 : ds.contribution.maxRowsPerUnit;
+  const { relation, schema } = analyse(unbounded.bound(maxRows).relation);
+  return { relation, rowsPerUnit: schema.contribution.rows };
 }
 
 /**
  * The contribution-bounded rows, coded, materialised once per fit into a narrow scratch table: every
- * marginal is then a GROUP BY over the same bounded sample (consistent), and the window over the
- * wide table runs once instead of once per marginal.
+ * marginal is then a GROUP BY over the same bounded sample (consistent), and the bounding runs once
+ * instead of once per marginal.
  */
-async function materialise(db: DomainDatabase, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
-  const table = `_cdm_synth_${id.replace(/[^a-z0-9]/g, '')}`;
-  const params: unknown[] = [];
+async function materialise(data: DataSource, ds: DatasetDeclaration, cols: SynthColumn[], id: string): Promise<string> {
+  const target = data.target();
+  const table = target.scratch(scratchName(id));
+  const { relation } = fitRelation(ds, cols);
+  const bounded = relationStatement(relation, target);
+  const params = [...bounded.params];
   const codes = cols.map((c, i) => `${codeSql(c, params)} AS c${i}`).join(', ');
-  const notNull = cols.map((c) => `${quoteIdent(c.column.sql)} IS NOT NULL`).join(' AND ') || 'TRUE';
-  const bounding = boundingOf(ds, false);
-  let source = `SELECT ${codes} FROM ${qualified(db, ds.table)} WHERE ${notNull}`;
-  if (bounding.unit) {
-    params.push(bounding.maxRows);
-    source = `SELECT ${cols.map((_, i) => `c${i}`).join(', ')} FROM (SELECT ${codes}, row_number() OVER (PARTITION BY ${quoteIdent(bounding.unit.sql)} ORDER BY random()) AS _cdm_rn
-              FROM ${qualified(db, ds.table)} WHERE ${notNull}) b WHERE _cdm_rn <= $${params.length}`;
-  }
-  await db.exec(`DROP TABLE IF EXISTS ${qualified(db, table)}; CREATE UNLOGGED TABLE ${qualified(db, table)} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
-  await db.query(`INSERT INTO ${qualified(db, table)} SELECT * FROM (${source}) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
+  await data.query(`DROP TABLE IF EXISTS ${table}`);
+  await data.query(`CREATE UNLOGGED TABLE ${table} (${cols.map((_, i) => `c${i} integer`).join(', ')})`);
+  await data.query(`INSERT INTO ${table} SELECT * FROM (SELECT ${codes} FROM (${bounded.sql}) b) s WHERE ${cols.map((_, i) => `c${i} IS NOT NULL`).join(' AND ') || 'TRUE'}`, params);
   return table;
 }
 
+const scratchName = (releaseId: string) => `${SCRATCH_PREFIX}${releaseId.replace(/[^a-z0-9]/g, '')}`;
+
+/**
+ * Drops the scratch tables of fits that are not running any more (a process that died mid-fit
+ * leaves its table behind): every scratch table of this DataSource but those of the `live` releases.
+ */
+export async function dropLeakedScratchTables(data: DataSource, live: readonly string[]): Promise<string[]> {
+  const target = data.target();
+  const keep = new Set(live.map((id) => target.scratch(scratchName(id))));
+  const rows = await data.query<{ schema: string; name: string }>(
+    `SELECT schemaname AS schema, tablename AS name FROM pg_tables WHERE tablename LIKE $1`,
+    [`${SCRATCH_PREFIX.replace(/_/g, '\\_')}%`],
+  );
+  // Only the tables this DataSource would name (its own schema), never another domain's.
+  const leaked = rows.map((r) => target.scratch(r.name)).filter((t, i) => t === `"${rows[i]!.schema}"."${rows[i]!.name}"` && !keep.has(t));
+  for (const table of leaked) await data.query(`DROP TABLE IF EXISTS ${table}`);
+  return leaked;
+}
+
 /** The oracle: exact contingency tables over the bounded rows, row-major (last column fastest). */
-function tableOracle(db: DomainDatabase, table: string, cols: SynthColumn[]) {
+function tableOracle(data: DataSource, table: string, cols: SynthColumn[]) {
   const index = new Map(cols.map((c, i) => [c.column.name, i]));
   return async (names: string[]): Promise<Float64Array> => {
     const idx = names.map((n) => index.get(n)!);
     const keys = idx.map((i) => `c${i}`);
-    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${qualified(db, table)} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
+    const sql = `SELECT ${keys.length ? keys.join(', ') + ', ' : ''}count(*)::float8 AS n FROM ${table} ${keys.length ? 'GROUP BY ' + keys.join(', ') : ''}`;
     const sizes = idx.map((i) => cols[i]!.size);
     const out = new Float64Array(sizes.reduce((a, b) => a * b, 1));
-    for (const r of await db.query<Record<string, number>>(sql)) {
+    for (const r of await data.query<Record<string, number>>(sql)) {
       let cell = 0;
       for (let k = 0; k < keys.length; k++) cell = cell * sizes[k]! + Number(r[keys[k]!]);
       out[cell] = Number(r.n);
@@ -157,76 +181,88 @@ export interface SyntheticRequest {
 
 export class SyntheticService {
   private readonly models = new Map<string, SynthModel>();
+  private readonly data: DataSource;
+  private readonly lifecycle: ReleaseLifecycle;
   constructor(
     private readonly domain: DomainDeclaration,
     private readonly db: DomainDatabase,
     /** The caller's effective policy after the revocation check (the engine's, cached per request). */
     private readonly policyFor: (caller: Caller) => Promise<EffectivePolicy> = (caller) => new PolicyCache(db.prisma, domain, 0).forCaller(caller),
-  ) {}
+    lifecycle?: ReleaseLifecycle,
+    data?: DataSource,
+  ) {
+    this.lifecycle = lifecycle ?? new ReleaseLifecycle(domain, db);
+    this.data = data ?? domainDataSource(db);
+  }
 
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
     const policy = await this.policyFor(caller);
+    validatePrivacyInput(privacy, { aggregate: 'synthetic', defaultDelta: this.domain.policy.defaultDelta, defaultEpsilon: Math.min(1, policy.maxEpsilonPerQuery) });
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
-    const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
+    // Without a delta, a fit takes a small documented fraction of the cap's delta (src/synth/budget.ts).
+    const delta = privacy?.delta ?? defaultFitDelta(policy.totalDelta);
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))
       throw badInput('Synthetic data takes epsilon and delta (it uses discrete Gaussian noise under zCDP).', { field: 'privacy' });
-    if (!(epsilon > 0 && epsilon <= 100)) throw badInput('epsilon must be in (0, 100].', { field: 'privacy.epsilon' });
-    if (!(delta > 0 && delta < 1e-3)) throw badInput('Synthetic data needs delta in (0, 0.001).', { field: 'privacy.delta' });
-    if (epsilon > policy.maxEpsilonPerQuery)
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `epsilon ${epsilon} exceeds the per-query maximum ${policy.maxEpsilonPerQuery} of ${this.domain.name}.`);
-    if (policy.allowedAggregates && !policy.allowedAggregates.includes('synthetic'))
-      throw new MeshError(ErrorCode.POLICY_VIOLATION, `The policy of ${this.domain.name} does not allow synthetic data for you.`);
+    if (!(typeof epsilon === 'number' && epsilon >= 1e-3 && epsilon <= 100)) throw badInput('epsilon must be in [0.001, 100] for synthetic data.', { field: 'privacy.epsilon' });
+    if (!(typeof delta === 'number' && delta >= 1e-30 && delta < 1e-3)) throw badInput('Synthetic data needs delta in [1e-30, 0.001).', { field: 'privacy.delta' });
+    checkPolicy(this.domain, policy, 'synthetic', epsilon);
     const cols = synthColumns(ds);
     if (cols.length === 0) throw badInput(`${ds.name} has no column with public bounds or categories to synthesise.`);
     const rho = rhoFromEpsilonDelta(epsilon, delta);
-    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: boundingOf(ds, false).maxRows, v: 1 });
-    return { policy, cols, epsilon, delta, rho, key, costs: [{ kind: 'zcdp' as const, rho }] };
+    if (!(rho <= 25)) throw badInput(`epsilon ${epsilon} at delta ${delta} is beyond what the accountant supports for a fit; ask less.`, { field: 'privacy.epsilon' });
+    const { rowsPerUnit } = fitRelation(ds, cols);
+    // The fit's plan: every measurement's sigma and every selection's cost, proved at (epsilon, delta),
+    // with the contribution bound the relation's stability map gives.
+    const shape = shapeOf(cols.map((c) => ({ name: c.column.name, size: c.size })), { method: METHOD, contributionBound: rowsPerUnit });
+    const fitPlan = planFit(epsilon, delta, shape);
+    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: rowsPerUnit, v: 3 });
+    return { policy, cols, epsilon, delta, rho: fitPlan.rho, key, rowsPerUnit, costs: fitPlan.costs };
   }
 
   /** The fitted model for (dataset, epsilon, delta): reused if it exists, else fitted and charged once. */
   async model(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined): Promise<{ info: SyntheticModelInfo; model: SynthModel }> {
-    const { policy, cols, epsilon, delta, rho, key: planKey, costs } = await this.plan(caller, ds, privacy);
-    const outcome = await chargeOrReuse(this.db, {
-      caller,
-      dataset: ds.name,
-      aggregate: 'synthetic',
-      planKey,
-      costs,
-      epsilon,
-      delta,
-      mechanism: `${METHOD} (discrete Gaussian, zCDP)`,
-      query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
-      principalCap: { epsilon: policy.totalEpsilon, delta: policy.totalDelta },
-      globalCap: this.domain.policy.globalCap,
-    });
-    if (outcome.kind !== 'charged') {
-      const releaseId = outcome.kind === 'cached' ? outcome.release.id : (await waitForRelease(this.db, outcome.releaseId, 300_000))?.id;
-      if (!releaseId) throw new MeshError(ErrorCode.INTERNAL_SERVER_ERROR, 'The same model is being fitted and did not finish; retry.');
-      const model = await this.load(releaseId);
-      return { info: infoOf(releaseId, ds.name, epsilon, delta, model, true), model };
-    }
+    const { policy, cols, epsilon, delta, rho, key, costs, rowsPerUnit } = await this.plan(caller, ds, privacy);
+    const r = await this.lifecycle.release(
+      {
+        caller,
+        kind: 'synthetic',
+        dataset: ds.name,
+        key,
+        costs,
+        epsilon,
+        delta,
+        mechanism: `${METHOD} (discrete Gaussian measurements, exponential-mechanism selections)`,
+        query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
+        compute: (releaseId) => this.fitAndStore(ds, cols, rho, rowsPerUnit, releaseId, epsilon, delta),
+      },
+      policy,
+      undefined,
+      300_000,
+    );
+    const model = await this.load(r.releaseId);
+    return { info: infoOf(r.releaseId, ds.name, epsilon, delta, model, r.cached), model };
+  }
+
+  private async fitAndStore(ds: DatasetDeclaration, cols: SynthColumn[], rho: number, rowsPerUnit: number, releaseId: string, epsilon: number, delta: number) {
     let scratch: string | undefined;
     try {
       const started = Date.now();
-      scratch = await materialise(this.db, ds, cols, outcome.releaseId);
-      const model = await fit(tableOracle(this.db, scratch, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
+      await this.data.prepare([ds]);
+      scratch = await materialise(this.data, ds, cols, releaseId);
+      const model = await fit(tableOracle(this.data, scratch, cols), cols.map((c) => ({ name: c.column.name, size: c.size })) as Domain, {
         rho,
-        contributionBound: boundingOf(ds, false).maxRows,
+        contributionBound: rowsPerUnit,
         method: METHOD,
-        log: (message) => log.info({ domain: this.domain.name, dataset: ds.name, releaseId: outcome.releaseId }, `synthetic fit: ${message}`),
+        log: (message) => log.info({ domain: this.domain.name, dataset: ds.name, releaseId }, `synthetic fit: ${message}`),
       });
-      await this.db.prisma.syntheticModel.create({ data: { id: outcome.releaseId, dataset: ds.name, epsilon, delta, releaseId: outcome.releaseId, model: model as never } });
-      const info = infoOf(outcome.releaseId, ds.name, epsilon, delta, model, false);
-      await completeRelease(this.db, outcome.releaseId, caller.id, { modelId: info.id, estimatedRows: info.estimatedRows, rho: info.rho, measurements: info.measurements });
+      await this.db.prisma.syntheticModel.create({ data: { id: releaseId, dataset: ds.name, epsilon, delta, releaseId, model: model as never } });
+      const info = infoOf(releaseId, ds.name, epsilon, delta, model, false);
       log.info({ domain: this.domain.name, dataset: ds.name, ms: Date.now() - started }, 'synthetic model fitted');
-      this.models.set(outcome.releaseId, model);
-      return { info, model };
-    } catch (e) {
-      await failRelease(this.db, outcome.releaseId, caller.id);
-      throw e;
+      this.models.set(releaseId, model);
+      return { modelId: info.id, estimatedRows: info.estimatedRows, rho: info.rho, measurements: info.measurements };
     } finally {
-      if (scratch) await this.db.exec(`DROP TABLE IF EXISTS ${qualified(this.db, scratch)}`).catch(() => undefined);
+      if (scratch) await this.data.query(`DROP TABLE IF EXISTS ${scratch}`).catch(() => undefined);
     }
   }
 
@@ -259,9 +295,9 @@ export class SyntheticService {
     cols.forEach((c, i) => {
       const codes = table.codes[i]!;
       if (c.categories) return values.set(c.column.name, Array.from(codes, (k) => c.categories![k]!));
-      const decoded = decodeColumn(codes, c.edges!, samplingSource(modelId, seed * 7919 + i + 1), c.integer);
+      const decoded = decodeNumeric(codes, c.binning!, samplingSource(modelId, seed * 7919 + i + 1));
       const g = c.column.granularity;
-      values.set(c.column.name, g && !c.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
+      values.set(c.column.name, g && !c.binning!.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
     });
     const columns = ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => c.name);
     return { columns, n, value: (row: number, column: string) => values.get(column)?.[row] ?? null };

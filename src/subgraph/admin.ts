@@ -1,15 +1,14 @@
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { badInput } from '../errors.js';
-import { appendAudit } from '../governance/audit.js';
-import { rawOf } from '../governance/ledger.js';
+import type { PolicyPatch } from '../governance/policy.js';
 import { qualified } from '../storage/database.js';
 import { requireAdmin, type SubgraphContext } from './context.js';
 import { enumValue, names } from './naming.js';
 
 /**
  * Admin queries and mutations of a sensitive domain. Every one checks the caller is an admin of
- * this domain (FORBIDDEN otherwise) and every mutation writes its audit entry in the same
- * transaction as its change.
+ * this domain (FORBIDDEN otherwise); every mutation is a call to the governance service
+ * (src/governance/service.ts), which validates it and writes its change with its audit entry.
  */
 const MAX_PAGE = 500;
 
@@ -54,86 +53,34 @@ export function adminResolvers(domain: DomainDeclaration) {
         );
       }),
       [n.admin('Policies')]: admin(async (_: unknown, __: unknown, ctx) => ctx.db.prisma.policy.findMany({ orderBy: { scope: 'asc' } })),
-      [n.admin('BudgetOf')]: admin(async (_: unknown, a: { principal: string }, ctx) => ctx.engine.budget({ id: a.principal, roles: [] })),
+      [n.admin('BudgetOf')]: admin(async (_: unknown, a: { principal: string }, ctx) => ctx.engine.governance.budgetOfPrincipal(a.principal)),
     },
     Mutation: {
       [n.admin('SetBudget')]: admin(async (_: unknown, a: { principal: string; epsilon: number; delta: number }, ctx) => {
-        checkCap(a.epsilon, a.delta);
-        await inAuditedTx(ctx, 'admin.setBudget', a, async (q) => {
-          await ensurePrincipal(q, ctx, a.principal);
-          await q(
-            `INSERT INTO ${qualified(ctx.db, 'principal_budget')} (principal_id, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now())
-             ON CONFLICT (principal_id) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta, updated_at = now()`,
-            a.principal, a.epsilon, a.delta,
-          );
-        });
-        return ctx.engine.budget({ id: a.principal, roles: [] });
+        await changed(ctx, ctx.engine.governance.setBudget(ctx.caller.id, a.principal, { epsilon: a.epsilon, delta: a.delta }));
+        return ctx.engine.governance.budgetOfPrincipal(a.principal);
       }),
       [n.admin('GrantBudget')]: admin(async (_: unknown, a: { principal: string; epsilon: number }, ctx) => {
-        if (!(a.epsilon > 0 && a.epsilon <= 1000)) throw badInput('epsilon to grant must be in (0, 1000].', { field: 'epsilon' });
-        const base = (await ctx.engine.budget({ id: a.principal, roles: [] })).epsilon;
-        await inAuditedTx(ctx, 'admin.grantBudget', a, async (q) => {
-          await ensurePrincipal(q, ctx, a.principal);
-          await q(
-            `INSERT INTO ${qualified(ctx.db, 'principal_budget')} (principal_id, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now())
-             ON CONFLICT (principal_id) DO UPDATE SET epsilon = ${qualified(ctx.db, 'principal_budget')}.epsilon + $4, updated_at = now()`,
-            a.principal, base + a.epsilon, domain.policy.defaultBudget.delta, a.epsilon,
-          );
-        });
-        return ctx.engine.budget({ id: a.principal, roles: [] });
+        await changed(ctx, ctx.engine.governance.grantBudget(ctx.caller.id, a.principal, a.epsilon));
+        return ctx.engine.governance.budgetOfPrincipal(a.principal);
       }),
       [n.admin('SetGlobalCap')]: admin(async (_: unknown, a: { dataset: string; epsilon: number; delta: number }, ctx) => {
-        checkCap(a.epsilon, a.delta);
-        const dataset = datasetOf.get(a.dataset)!;
-        await inAuditedTx(ctx, 'admin.setGlobalCap', { ...a, dataset }, async (q) => {
-          await q(
-            `INSERT INTO ${qualified(ctx.db, 'global_budget')} (dataset, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now())
-             ON CONFLICT (dataset) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta, updated_at = now()`,
-            dataset, a.epsilon, a.delta,
-          );
-        });
-        const status = await ctx.engine.budget(ctx.caller);
-        return status.global.find((g: { dataset: string }) => g.dataset === dataset);
+        const dataset = datasetOf.get(a.dataset) ?? a.dataset;
+        await changed(ctx, ctx.engine.governance.setGlobalCap(ctx.caller.id, dataset, { epsilon: a.epsilon, delta: a.delta }));
+        const status = await ctx.engine.governance.budgetOf(ctx.caller);
+        return status.global.find((g) => g.dataset === dataset);
       }),
-      [n.admin('SetPolicy')]: admin(async (_: unknown, a: { scope: string; policy: Record<string, unknown> }, ctx) => {
-        if (!/^(domain|role:(analyst|admin|admin:[a-z][a-zA-Z0-9]*)|principal:.{1,200})$/.test(a.scope))
-          throw badInput('scope must be "domain", "role:<role>" or "principal:<id>".', { field: 'scope' });
-        const p = a.policy as { totalEpsilon?: number; totalDelta?: number; maxEpsilonPerQuery?: number; allowedAggregates?: string[]; rateLimitPerMinute?: number };
-        if (p.totalEpsilon != null || p.totalDelta != null) checkCap(p.totalEpsilon ?? 1, p.totalDelta ?? 0);
-        if (p.maxEpsilonPerQuery != null && !(p.maxEpsilonPerQuery > 0 && p.maxEpsilonPerQuery <= 100)) throw badInput('maxEpsilonPerQuery must be in (0, 100].', { field: 'policy.maxEpsilonPerQuery' });
-        if (p.rateLimitPerMinute != null && !(p.rateLimitPerMinute >= 1)) throw badInput('rateLimitPerMinute must be >= 1.', { field: 'policy.rateLimitPerMinute' });
-        const known = ['count', 'countDistinct', 'sum', 'mean', 'variance', 'stddev', 'quantile', 'histogram'];
-        const bad = p.allowedAggregates?.find((x) => !known.includes(x));
-        if (bad) throw badInput(`"${bad}" is not an aggregate (${known.join(', ')}).`, { field: 'policy.allowedAggregates' });
-        const data = {
-          totalEpsilon: p.totalEpsilon ?? null,
-          totalDelta: p.totalDelta ?? null,
-          maxEpsilonPerQuery: p.maxEpsilonPerQuery ?? null,
-          allowedAggregates: p.allowedAggregates ?? [],
-          rateLimitPerMinute: p.rateLimitPerMinute ?? null,
-        };
-        await inAuditedTx(ctx, 'admin.setPolicy', a, async (q) => {
-          await q(
-            `INSERT INTO ${qualified(ctx.db, 'policy')} (scope, total_epsilon, total_delta, max_epsilon_per_query, allowed_aggregates, rate_limit_per_minute, updated_at)
-             VALUES ($1, $2, $3, $4, $5::text[], $6, now())
-             ON CONFLICT (scope) DO UPDATE SET total_epsilon = $2, total_delta = $3, max_epsilon_per_query = $4, allowed_aggregates = $5::text[], rate_limit_per_minute = $6, updated_at = now()`,
-            a.scope, data.totalEpsilon, data.totalDelta, data.maxEpsilonPerQuery, data.allowedAggregates, data.rateLimitPerMinute,
-          );
-        });
-        return { scope: a.scope, ...data };
-      }),
+      [n.admin('SetPolicy')]: admin(async (_: unknown, a: { scope: string; policy: PolicyPatch }, ctx) =>
+        changed(ctx, ctx.engine.governance.setPolicy(ctx.caller.id, a.scope, a.policy)),
+      ),
       [n.admin('Revoke')]: admin(async (_: unknown, a: { principal: string; restore?: boolean }, ctx) => {
-        await inAuditedTx(ctx, a.restore ? 'admin.restore' : 'admin.revoke', a, async (q) => {
-          await ensurePrincipal(q, ctx, a.principal);
-          await q(`UPDATE ${qualified(ctx.db, 'principal')} SET revoked = $2 WHERE id = $1`, a.principal, !a.restore);
-        });
+        await changed(ctx, ctx.engine.governance.revoke(ctx.caller.id, a.principal, a.restore ?? false));
         return true;
       }),
     },
   };
 }
 
-type Q = ReturnType<typeof rawOf>;
 const admin =
   <A>(fn: (parent: unknown, args: A, ctx: SubgraphContext) => Promise<unknown>) =>
   (parent: unknown, args: A, ctx: SubgraphContext) => {
@@ -141,24 +88,11 @@ const admin =
     return fn(parent, args, ctx);
   };
 
-async function inAuditedTx(ctx: SubgraphContext, action: string, detail: unknown, body: (q: Q) => Promise<void>) {
-  await ctx.db.prisma.$transaction(async (tx) => {
-    const q = rawOf(tx);
-    await body(q);
-    await appendAudit(q, ctx.db.schema, { actor: ctx.caller.id, action, detail });
-  });
-  // Policies and revocations take effect on this replica at once (others within the cache TTL).
+/** Policies and revocations take effect on this replica at once (others within the cache TTL). */
+async function changed<T>(ctx: SubgraphContext, write: Promise<T>): Promise<T> {
+  const out = await write;
   ctx.engine.policies.invalidate();
-}
-
-async function ensurePrincipal(q: Q, ctx: SubgraphContext, id: string) {
-  if (!id || id.length > 200) throw badInput('principal must be 1 to 200 characters.', { field: 'principal' });
-  await q(`INSERT INTO ${qualified(ctx.db, 'principal')} (id, roles) VALUES ($1, '{}'::text[]) ON CONFLICT (id) DO NOTHING`, id);
-}
-
-function checkCap(epsilon: number, delta: number) {
-  if (!(epsilon > 0 && epsilon <= 1000)) throw badInput('epsilon must be in (0, 1000].', { field: 'epsilon' });
-  if (!(delta >= 0 && delta < 1e-3)) throw badInput('delta must be in [0, 0.001).', { field: 'delta' });
+  return out;
 }
 
 function pageSize(first: number | undefined): number {

@@ -62,6 +62,7 @@ describe('PostgreSQL wire protocol with real clients', { timeout: 300_000 }, () 
       "SELECT sex, COUNT(*) AS n FROM census.adults WHERE age >= 30 GROUP BY sex;",
       'SET cdm.epsilon = 1;',
       'SELECT AVG(age) FROM census.adults;',
+      'SELECT sex, AVG(age) AS mean_age FROM census.adults GROUP BY sex;',
       'SELECT * FROM census.adults;',
       'SELECT COUNT(*) FROM census.adults a JOIN reference.clinics c ON true;',
       "SELECT 'still here' AS alive;",
@@ -70,7 +71,7 @@ describe('PostgreSQL wire protocol with real clients', { timeout: 300_000 }, () 
     const out = r.stdout;
     for (const schema of ['census', 'health', 'justice', 'reference']) assert.match(out, new RegExp(`^${schema}\\|`, 'm'));
     assert.match(out, /^census\|adults\|table\|/m);
-    assert.match(out, /^hours_per_week\|bigint/m);
+    assert.match(out, /^hoursPerWeek\|bigint/m);
     assert.match(out, /^sex\|text/m);
     assert.match(out, /One row per adult person/);
     const n = Number(/^n\n(\d+)$/m.exec(out)?.[1]);
@@ -79,9 +80,9 @@ describe('PostgreSQL wire protocol with real clients', { timeout: 300_000 }, () 
     const male = Number(/^Male\|(\d+)$/m.exec(out)?.[1]);
     assert.ok(female > 3000 && male > 10000 && male > female, out);
     // 0.1 + 0.1 spent of 0.3: an epsilon-1 query does not fit.
-    assert.match(r.stderr, /ERROR: {2}CD001: This operation's 1 DP release\(s\) would cost epsilon 1\.000 together, and 0\.1000 of your 0\.3 is left\. Nothing was run or charged\./);
-    assert.match(r.stderr, /ERROR: {2}42601: DP SQL: expected an aggregate/);
-    assert.match(r.stderr, /ERROR: {2}0A000: a dataset is read by one plain SELECT/);
+    assert.match(r.stderr, /ERROR: {2}CD001: \S.*\n/);
+    assert.match(r.stderr, /ERROR: {2}0A000: DP SQL: SELECT \* releases rows/);
+    assert.match(r.stderr, /ERROR: {2}0A000: one statement reads one domain: census and reference are separate/);
     assert.match(out, /^still here$/m);
     assert.match(r.stderr, /NOTICE: {2}00000: DP release [0-9a-f-]{36}: epsilon 0.1\n/);
   });
@@ -91,7 +92,7 @@ describe('PostgreSQL wire protocol with real clients', { timeout: 300_000 }, () 
     try {
       const code = async (sql: string) => (await c.query(sql).then(() => 'ok', (e: { code: string }) => e.code));
       assert.equal(await code('SELECT AVG(salary) FROM census.adults'), '42703');
-      assert.equal(await code('SELECT sex, AVG(age) FROM census.adults GROUP BY sex'), '0A000');
+      assert.equal(await code('SELECT MAX(age) FROM census.adults'), '0A000');
       assert.equal(await code('SELECT COUNT(*) FROM census.nothing'), '42P01');
       assert.equal(await code('SET cdm.epsilon = -1'), '22023');
       assert.equal(await code('SELECT COUNT(*) FROM census.adults WHERE age >= 20'), 'ok');
@@ -180,7 +181,8 @@ public class Wire {
     const r = await run('java', ['-cp', `${JDBC_JAR}:.`, 'Wire', String(m.port), alice], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^table census\.adults$/m);
-    assert.match(r.stdout, /^column age int8 Age of the person\. \(integer; unit: years; public bounds \[17, 90\]\)$/m);
+    assert.match(r.stdout, /^column age int8 Age of the person\..*\[17, 90\]/m);
+    assert.match(r.stdout, /^column hoursPerWeek int8 /m);
     const n = Number(/^n (\d+)$/m.exec(r.stdout)?.[1]);
     assert.ok(n > 10000 && n < 20000, `count ${n}`);
   });
@@ -199,12 +201,12 @@ public class Wire {
     }
     const releaseId = /DP release (\S+):/.exec(notices[0] ?? '')?.[1];
     assert.ok(releaseId, notices.join('\n'));
-    const gql = await m.gql(`{ census { sql(query: "SELECT COUNT(*) AS n FROM adults WHERE age >= 50", privacy: { epsilon: 0.25 }) { cached rows { values { value releaseId cached } } } } }`, {}, carol);
+    const gql = await m.gql(`{ census { sql(query: "SELECT COUNT(*) AS n FROM adults WHERE age >= 50", privacy: { epsilon: 0.25 }) { cached releaseId table { rows { cells { number } } } } } }`, {}, carol);
     assert.equal(gql.body.errors, undefined);
-    const v = gql.body.data.census.sql.rows[0].values[0];
+    const v = gql.body.data.census.sql;
     assert.equal(v.releaseId, releaseId);
     assert.equal(v.cached, true);
-    assert.equal(String(Math.round(v.value)), wireValue);
+    assert.equal(String(Math.round(v.table.rows[0].cells[0].number)), wireValue);
     const audit = await m.gql(`{ censusAuditLog(first: 500, actor: "carol") { action detail } }`, {}, admin);
     const mine = audit.body.data.censusAuditLog.filter((e: any) => e.detail.includes(releaseId!));
     assert.deepEqual(mine.map((e: any) => e.action).sort(), ['release.charge', 'release.complete']);

@@ -41,14 +41,17 @@ test('catalog, settings and transaction control stay off the data path', () => {
   assert.equal(route('SELECT * FROM public.adults')[0]!.kind, 'catalog');
 });
 
-test('joins, subqueries, CTEs and set operations over a dataset are refused with 0A000', () => {
+test('a sensitive domain gets the whole statement, every dataset name made domain-local; DP SQL decides', () => {
+  assert.equal(dataset('SELECT COUNT(*) FROM health.visits v JOIN health.clinics c ON v.clinicId = c.id WHERE c.region = $1', ['north'], [25]), "SELECT COUNT(*) FROM visits v JOIN clinics c ON v.clinicId = c.id WHERE c.region = 'north'");
+  assert.equal(dataset('WITH t AS (SELECT sex FROM census.adults) SELECT COUNT(*) FROM t'), 'WITH t AS (SELECT sex FROM adults) SELECT COUNT(*) FROM t');
+});
+
+test('across domains, or open data beyond a plain read: refused with 0A000 before anything runs', () => {
   for (const sql of [
     'SELECT COUNT(*) FROM census.adults a JOIN reference.clinics c ON true',
-    'SELECT COUNT(*) FROM (SELECT * FROM census.adults) t',
-    'WITH t AS (SELECT * FROM census.adults) SELECT COUNT(*) FROM t',
-    'SELECT COUNT(*) FROM census.adults UNION SELECT COUNT(*) FROM census.adults',
-    'SELECT (SELECT COUNT(*) FROM census.adults)',
-    'SELECT COUNT(*) FROM census.adults WHERE age IN (SELECT age FROM census.adults)',
+    'SELECT COUNT(*) FROM (SELECT * FROM reference.clinics) t',
+    'SELECT id FROM reference.clinics UNION SELECT id FROM reference.clinics',
+    'SELECT id FROM reference.clinics WHERE beds IN (SELECT beds FROM reference.clinics)',
   ])
     assert.throws(() => route(sql), (e: WireError) => e.code === '0A000', sql);
 });

@@ -5,8 +5,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { demoDomain } from '../../src/domain/registry.js';
 import { planAggregate } from '../../src/query/plan.js';
-import { releaseAnswer, type Answer } from '../../src/query/release.js';
-import { statementFor } from '../../src/query/sql.js';
+import { answerOf, type Answer } from '../../src/query/release.js';
+import { releaseTable } from '../../src/core/release.js';
+import { exactOf, exactStat } from '../helpers/plan.js';
 import type { AggregateRequest } from '../../src/query/types.js';
 import { seedDomain } from '../../src/seed/seed.js';
 import { openDomainDatabase, quoteIdent, type DomainDatabase } from '../../src/storage/database.js';
@@ -16,7 +17,7 @@ import { PG_URL, requirePostgres } from '../helpers/mesh.js';
  * Issue 3, "Done when": the same DP query over 100k and 1M rows of generated health visits
  * differs in Node heap by less than a few MB. The rows live in the local PostgreSQL (a unique
  * schema, dropped at the end), so the database's own memory is outside Node; the query takes the
- * production path (planAggregate -> statementFor -> db.query -> releaseAnswer).
+ * production path (planAggregate -> statementsFor -> db.query -> releaseTable).
  *
  * Measure: after a warm-up (once, at 100k) and a full GC, the peak of heapUsed sampled every 2 ms
  * while the queries run, minus the heap before; the largest over a few repetitions per size. The
@@ -73,10 +74,9 @@ describe('memory stays flat as the table grows (PostgreSQL)', { timeout: 240_000
     let boundedRows = 0;
     for (const req of REQUESTS) {
       const plan = planAggregate(health, visits, req);
-      const stmt = statementFor(db, plan);
-      const rows = await db.query<Record<string, string>>(stmt.sql, stmt.params);
-      if (req.aggregate === 'mean') boundedRows = Number(rows[0]!.count);
-      keep.push(releaseAnswer(plan, rows));
+      const raw = await exactOf(db, plan);
+      if (req.aggregate === 'mean') boundedRows = Number(exactStat(raw, plan, 'count'));
+      keep.push(answerOf(releaseTable(plan, raw)));
     }
     return boundedRows;
   }

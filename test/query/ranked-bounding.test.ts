@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoDomain } from '../../src/domain/registry.js';
 import { planAggregate } from '../../src/query/plan.js';
-import { statementFor } from '../../src/query/sql.js';
+import { statementFor } from '../helpers/plan.js';
 import { RANK_COLUMN, seedDomain } from '../../src/seed/seed.js';
 import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
 
@@ -28,17 +28,17 @@ test('every unit keeps min(its rows, maxRowsPerUnit) rows, ranked or windowed', 
   for (const ranked of [true, false]) {
     const stmt = statementFor(db, plan, { ranked });
     assert.equal(stmt.sql.includes(RANK_COLUMN), ranked);
-    const [row] = await db.query<{ count: string }>(stmt.sql, stmt.params);
-    assert.equal(row!.count, perUnit!.expected, `ranked=${ranked}`);
+    const [row] = await db.query<Record<string, string>>(stmt.sql, stmt.params);
+    assert.equal(row![plan.statistics[0]!.id], perUnit!.expected, `ranked=${ranked}`);
   }
   // With a user filter, the counted rows are the matching ones among each unit's m ranked rows.
   const filtered = planAggregate(health, visits, { aggregate: 'count', where: { department: { eq: 'oncology' } }, privacy: { epsilon: 1 } });
   const stmt = statementFor(db, filtered, { ranked: true });
-  const [f] = await db.query<{ count: string }>(stmt.sql, stmt.params);
+  const [f] = await db.query<Record<string, string>>(stmt.sql, stmt.params);
   const [direct] = await db.query<{ n: string; max: number }>(
     `SELECT sum(c)::text AS n, max(c)::int AS max FROM (SELECT count(*) AS c FROM ${qualified(db, 'visits')} WHERE department = 'oncology' AND ${RANK_COLUMN} <= $1 GROUP BY patient_id) x`,
     [m],
   );
-  assert.equal(f!.count, direct!.n);
+  assert.equal(f![filtered.statistics[0]!.id], direct!.n);
   assert.ok(direct!.max <= m);
 });
