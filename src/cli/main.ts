@@ -46,7 +46,7 @@ program
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--no-seed', 'do not load data from the declared sources')
   .option('--exit-with-parent', 'stop when the parent process dies (npm start sets it)')
-  .option('--pgwire-port <port>', 'PostgreSQL wire protocol port (env PGWIRE_PORT)', int, Number(process.env.PGWIRE_PORT ?? 5433))
+  .option('--pgwire-port <port>', 'PostgreSQL wire protocol port (env PGWIRE_PORT)', int, config().PGWIRE_PORT)
   .option('--no-pgwire', 'do not serve the PostgreSQL wire protocol')
   .action(async (o: { port: number; subgraphPort: number; domains?: string; host: string; seed: boolean; exitWithParent?: boolean; pgwire: boolean; pgwirePort: number }) => {
     const started = Date.now();
@@ -66,9 +66,9 @@ program
 program
   .command('pgwire')
   .description('serve the PostgreSQL wire protocol in front of a running gateway (user = principal, password = token)')
-  .option('--port <port>', 'port (env PGWIRE_PORT)', int, Number(process.env.PGWIRE_PORT ?? 5433))
+  .option('--port <port>', 'port (env PGWIRE_PORT)', int, config().PGWIRE_PORT)
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
-  .option('--gateway <url>', 'gateway GraphQL endpoint', process.env.GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql')
+  .option('--gateway <url>', 'gateway GraphQL endpoint', `http://127.0.0.1:${config().GATEWAY_PORT}/graphql`)
   .option('--domains <names>', 'comma-separated domains (default: every declaration)')
   .action(async (o: { port: number; host: string; gateway: string; domains?: string }) => {
     const say = (l: string) => console.log(l);

@@ -4,6 +4,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { ConnectionState, MessageResponse } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import type { Verifier } from '../auth/tokens.js';
+import { config, configFrom, type Config } from '../config.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { log } from '../log.js';
 import { createCatalog } from './catalog.js';
@@ -36,20 +37,17 @@ export interface PgWireHandle {
   close(): Promise<void>;
 }
 
-export const DEFAULT_LIMITS: PgWireLimits = { statementTimeoutMs: 30_000, maxRows: 10_000, maxConnectionsPerPrincipal: 8 };
-
-export function pgWireOptionsFromEnv(env = process.env): Pick<PgWireOptions, 'tls' | 'limits'> {
+/** TLS and limits from the configuration (PGWIRE_* variables, src/config.ts). */
+export function pgWireOptionsFromEnv(c: Config = config()): Pick<PgWireOptions, 'tls' | 'limits'> {
   const file = (path: string) => new Uint8Array(readFileSync(path)).buffer;
-  const tls = env.PGWIRE_TLS_KEY && env.PGWIRE_TLS_CERT ? { key: file(env.PGWIRE_TLS_KEY), cert: file(env.PGWIRE_TLS_CERT) } : undefined;
-  const n = (v: string | undefined) => (v && Number(v) > 0 ? Number(v) : undefined);
-  const limits = { statementTimeoutMs: n(env.PGWIRE_STATEMENT_TIMEOUT_MS), maxRows: n(env.PGWIRE_MAX_ROWS), maxConnectionsPerPrincipal: n(env.PGWIRE_MAX_CONNECTIONS_PER_PRINCIPAL) };
-  return { tls, limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) };
+  const tls = c.PGWIRE_TLS_KEY && c.PGWIRE_TLS_CERT ? { key: file(c.PGWIRE_TLS_KEY), cert: file(c.PGWIRE_TLS_CERT) } : undefined;
+  return { tls, limits: { statementTimeoutMs: c.PGWIRE_STATEMENT_TIMEOUT_MS, maxRows: c.PGWIRE_MAX_ROWS, maxConnectionsPerPrincipal: c.PGWIRE_MAX_CONNECTIONS_PER_PRINCIPAL } };
 }
 
 const isLoopback = (addr: string | undefined) => !!addr && (addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.'));
 
 export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = { ...pgWireOptionsFromEnv(configFrom({})).limits!, ...opts.limits } as PgWireLimits;
   const catalog = await createCatalog(opts.domains);
   const deps = { catalog, domains: opts.domains, gql: gatewayClient(opts.gatewayUrl), limits };
   const perPrincipal = new Map<string, number>();

@@ -92,7 +92,7 @@ describe('PostgreSQL wire protocol with real clients', { timeout: 300_000 }, () 
     try {
       const code = async (sql: string) => (await c.query(sql).then(() => 'ok', (e: { code: string }) => e.code));
       assert.equal(await code('SELECT AVG(salary) FROM census.adults'), '42703');
-      assert.equal(await code('SELECT MAX(age) FROM census.adults'), '0A000');
+      assert.equal(await code('SELECT COUNT(age) FROM census.adults'), '0A000');
       assert.equal(await code('SELECT COUNT(*) FROM census.nothing'), '42P01');
       assert.equal(await code('SET cdm.epsilon = -1'), '22023');
       assert.equal(await code('SELECT COUNT(*) FROM census.adults WHERE age >= 20'), 'ok');
