@@ -47,6 +47,15 @@ export const ConfigSchema = z.object({
   CDM_CONCURRENT_RELEASES: positiveInt.default(4),
   /** Set to 1 by `cdm start` for its subgraph children: report progress over IPC, exit with the parent. */
   CDM_SUPERVISED: flag.default(false),
+  /** PostgreSQL wire protocol port of `cdm start` and `cdm pgwire` (src/pgwire). */
+  PGWIRE_PORT: port.default(5433),
+  /** PEM key and certificate files: the wire server then offers TLS (and accepts tokens off loopback). */
+  PGWIRE_TLS_KEY: z.string().optional(),
+  PGWIRE_TLS_CERT: z.string().optional(),
+  /** Wire limits: statement timeout (ms), result rows, connections per principal. */
+  PGWIRE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  PGWIRE_MAX_ROWS: positiveInt.default(10_000),
+  PGWIRE_MAX_CONNECTIONS_PER_PRINCIPAL: positiveInt.default(8),
   /** production refuses the test-only seeded noise source. */
   NODE_ENV: z.string().optional(),
   /** Set to 1 by the CLI: Apollo's usage reporting would try to reach the internet. */

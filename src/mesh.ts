@@ -7,6 +7,7 @@ import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
 import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
+import { pgWireOptionsFromEnv, startPgWire, type PgWireHandle } from './pgwire/server.js';
 
 /**
  * Starts a whole mesh: every domain's subgraph (as child processes, one per domain, like production;
@@ -29,6 +30,8 @@ export interface MeshOptions {
   log?: (line: string) => void;
   /** Child processes only: extra environment (e.g. CDM_DOMAINS_DIR for the children to find declarations). */
   env?: NodeJS.ProcessEnv;
+  /** PostgreSQL wire protocol port (0: a free one); omitted: not served. */
+  pgwirePort?: number;
 }
 
 export interface Mesh {
@@ -37,6 +40,7 @@ export interface Mesh {
   inProcess: SubgraphHandle[];
   /** Domains that failed to start, with the reason. */
   failed: Record<string, string>;
+  pgwire?: PgWireHandle;
   close(): Promise<void>;
 }
 
@@ -98,12 +102,18 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     const { supergraphSdl } = compose(started);
     const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl, subgraphUrls: urls, verifier });
     log(`gateway on ${gateway.url}/graphql`);
+    // SQL driver: the PostgreSQL wire protocol in front of the gateway (src/pgwire).
+    const pgwire = opts.pgwirePort === undefined ? undefined
+      : await startPgWire({ port: opts.pgwirePort, host: opts.host, gatewayUrl: `${gateway.url}/graphql`, domains: started, verifier, ...pgWireOptionsFromEnv() });
+    if (pgwire) log(`PostgreSQL wire protocol on ${pgwire.url}`);
     return {
       gateway,
       subgraphs: urls,
       inProcess: handles,
       failed,
+      pgwire,
       async close() {
+        await pgwire?.close();
         await gateway.close();
         await stopAll();
       },

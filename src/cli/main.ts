@@ -46,19 +46,38 @@ program
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--no-seed', 'do not load data from the declared sources')
   .option('--exit-with-parent', 'stop when the parent process dies (npm start sets it)')
-  .action(async (o: { port: number; subgraphPort: number; domains?: string; host: string; seed: boolean; exitWithParent?: boolean }) => {
+  .option('--pgwire-port <port>', 'PostgreSQL wire protocol port (env PGWIRE_PORT)', int, config().PGWIRE_PORT)
+  .option('--no-pgwire', 'do not serve the PostgreSQL wire protocol')
+  .action(async (o: { port: number; subgraphPort: number; domains?: string; host: string; seed: boolean; exitWithParent?: boolean; pgwire: boolean; pgwirePort: number }) => {
     const started = Date.now();
     const say = (l: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${l}`);
     const life = lifecycle({ watchParent: o.exitWithParent === true, log: say });
     const domains = await runtimeDomains(o.domains, say);
     say(`starting ${domains.map((d) => d.name).join(', ')} (pid ${process.pid})`);
     const { startMesh } = await mesh();
-    const running = await startMesh({ domains, gatewayPort: o.port, subgraphPortBase: o.subgraphPort, host: o.host, inProcess: false, seed: o.seed, log: say });
+    const running = await startMesh({ domains, gatewayPort: o.port, subgraphPortBase: o.subgraphPort, host: o.host, inProcess: false, seed: o.seed, log: say, pgwirePort: o.pgwire ? o.pgwirePort : undefined });
     life.onStop(() => running.close());
     const failed = Object.keys(running.failed);
     console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.gateway.url}/graphql${failed.length ? ` (NOT started: ${failed.join(', ')})` : ''}`);
     console.log(`health: ${running.gateway.url}/health, metrics: ${running.gateway.url}/metrics`);
     console.log(`mint a token with: npm run -s cdm -- token --sub alice --role analyst`);
+  });
+
+program
+  .command('pgwire')
+  .description('serve the PostgreSQL wire protocol in front of a running gateway (user = principal, password = token)')
+  .option('--port <port>', 'port (env PGWIRE_PORT)', int, config().PGWIRE_PORT)
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--gateway <url>', 'gateway GraphQL endpoint', `http://127.0.0.1:${config().GATEWAY_PORT}/graphql`)
+  .option('--domains <names>', 'comma-separated domains (default: every declaration)')
+  .action(async (o: { port: number; host: string; gateway: string; domains?: string }) => {
+    const say = (l: string) => console.log(l);
+    const life = lifecycle({ watchParent: false, log: say });
+    const domains = await runtimeDomains(o.domains, say);
+    const { startPgWire, pgWireOptionsFromEnv } = await import('../pgwire/server.js');
+    const h = await startPgWire({ port: o.port, host: o.host, gatewayUrl: o.gateway, domains, verifier: createVerifier(authConfigFromEnv()), ...pgWireOptionsFromEnv() });
+    life.onStop(() => h.close());
+    say(`PostgreSQL wire protocol on ${h.url} (gateway ${o.gateway})`);
   });
 
 program

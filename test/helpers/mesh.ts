@@ -3,7 +3,7 @@ import pg from 'pg';
 import { createVerifier, mintDevToken } from '../../src/auth/tokens.js';
 import type { DomainDeclaration } from '../../src/domain/declaration.js';
 import { demoDomains } from '../../src/domain/registry.js';
-import { startMesh, type Mesh } from '../../src/mesh.js';
+import { startMesh, type Mesh, type MeshOptions } from '../../src/mesh.js';
 
 /**
  * A whole mesh for end-to-end tests: every demo subgraph in this process (fresh PGlite in memory, or
@@ -21,7 +21,7 @@ export interface TestMesh {
   close(): Promise<void>;
 }
 
-export async function startTestMesh(backend: Backend, domains: DomainDeclaration[] = demoDomains()): Promise<TestMesh> {
+export async function startTestMesh(backend: Backend, domains: DomainDeclaration[] = demoDomains(), extra: Pick<MeshOptions, 'pgwirePort'> = {}): Promise<TestMesh> {
   const secret = randomBytes(32);
   const suffix = `_t${randomBytes(4).toString('hex')}`;
   const mesh = await startMesh({
@@ -32,6 +32,7 @@ export async function startTestMesh(backend: Backend, domains: DomainDeclaration
     seed: true,
     verifier: createVerifier({ secret }),
     database: (d) => (backend === 'postgres' ? { url: PG_URL, schema: `${d.databaseSchema}${suffix}` } : { dataDir: 'memory://' }),
+    ...extra,
   });
   const url = `${mesh.gateway.url}/graphql`;
   return {
