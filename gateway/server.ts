@@ -98,7 +98,8 @@ function exportProxy(opts: GatewayOptions): Route {
     } catch {
       return json(401, 'UNAUTHENTICATED', 'A valid bearer token is required.');
     }
-    const target = opts.subgraphUrls?.[m[1]!];
+    // Own keys only: /export/constructor/... must not find Object.prototype.constructor.
+    const target = opts.subgraphUrls && Object.hasOwn(opts.subgraphUrls, m[1]!) ? opts.subgraphUrls[m[1]!] : undefined;
     if (!target) return json(404, 'NOT_FOUND', `No domain "${m[1]}".`);
     const upstream = await fetch(`${target.replace(/\/graphql$/, '')}/export/${m[2]}.csv${url.search}`, {
       headers: { authorization: req.headers.authorization ?? '' },
