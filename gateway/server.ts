@@ -5,9 +5,8 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
+import { MAX_TOKENS, PLANNER_CONFIG, requestInputsPlugin } from '../src/limits.js';
 import { localIntrospectionPlugin } from '../src/introspection.js';
-import { PLANNER_CONFIG } from '../src/limits.js';
 import { subgraphFetcher } from './subgraph-fetch.js';
 
 /**
