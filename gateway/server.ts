@@ -6,9 +6,8 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
+import { MAX_TOKENS, PLANNER_CONFIG, requestInputsPlugin } from '../src/limits.js';
 import { localIntrospectionPlugin } from '../src/introspection.js';
-import { PLANNER_CONFIG } from '../src/limits.js';
 import { subgraphFetcher } from './subgraph-fetch.js';
 import { config } from '../src/config.js';
 import { metricsRoute, observabilityPlugin, requestIdFrom } from '../src/observability/metrics.js';
@@ -128,7 +127,8 @@ function exportProxy(opts: GatewayOptions): Route {
     } catch {
       return json(401, 'UNAUTHENTICATED', 'A valid bearer token is required.');
     }
-    const target = opts.subgraphUrls?.[m[1]!];
+    // Own keys only: /export/constructor/... must not find Object.prototype.constructor.
+    const target = opts.subgraphUrls && Object.hasOwn(opts.subgraphUrls, m[1]!) ? opts.subgraphUrls[m[1]!] : undefined;
     if (!target) return json(404, 'NOT_FOUND', `No domain "${m[1]}".`);
     const upstream = await fetch(`${target.replace(/\/graphql$/, '')}/export/${m[2]}.csv${url.search}`, {
       headers: { authorization: req.headers.authorization ?? '' },

@@ -56,6 +56,28 @@ export const ConfigSchema = z.object({
   PGWIRE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
   PGWIRE_MAX_ROWS: positiveInt.default(10_000),
   PGWIRE_MAX_CONNECTIONS_PER_PRINCIPAL: positiveInt.default(8),
+  /** Longest accepted token lifetime: seconds or a duration such as 12h / 7d / 30m (default 24h). */
+  CDM_MAX_TOKEN_LIFETIME: z.string().optional(),
+  /** Query planner bound at the gateway (candidate plans evaluated per operation). */
+  CDM_MAX_EVALUATED_PLANS: positiveInt.default(64),
+  /** Idle keep-alive of every HTTP server (ms), above the gateway client's idle timeout. */
+  CDM_KEEPALIVE_TIMEOUT_MS: positiveInt.default(65_000),
+  /** Milliseconds a release may stay pending before it is presumed dead (fits and training: 15x). */
+  CDM_RELEASE_TIMEOUT_MS: positiveInt.default(120_000),
+  /** Milliseconds between governance upkeep runs (reaper of dead releases, scratch tables). */
+  CDM_REAPER_INTERVAL_MS: positiveInt.default(30_000),
+  /** Key that signs audit heads (`cdm audit head`); default the node's development secret. */
+  CDM_AUDIT_KEY: z.string().optional(),
+  /** Gateway URL and bearer token the CLI's `cdm sql` / `cdm train` use. */
+  CDM_GATEWAY: z.string().default('http://localhost:4000/graphql'),
+  CDM_TOKEN: z.string().optional(),
+  /** DP training tuning (measured defaults, bench/ML-REPORT.md): Newton share, steps, Gram share, noise ridge. */
+  CDM_ML_SSP_SHARE: z.coerce.number().gt(0).lt(1).default(0.5),
+  CDM_ML_STEPS: positiveInt.default(3),
+  CDM_ML_GRAM_SHARE: z.coerce.number().gt(0).lt(1).default(0.5),
+  CDM_ML_RIDGE: z.coerce.number().min(0).default(3),
+  /** Login name: the principal `cdm sql` charges when it asks an engine directly (cli:<USER>). */
+  USER: z.string().optional(),
   /** production refuses the test-only seeded noise source. */
   NODE_ENV: z.string().optional(),
   /** Set to 1 by the CLI: Apollo's usage reporting would try to reach the internet. */

@@ -1,3 +1,4 @@
+import { config } from './config.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ApolloServer, type BaseContext, HeaderMap } from '@apollo/server';
@@ -23,7 +24,7 @@ export interface HttpOptions<C extends BaseContext> {
  * this sends and closes its idle sockets first, so it never reuses a socket the server is closing.
  * headersTimeout must exceed it (Node's rule), else idle sockets would be cut by that timer.
  */
-export const KEEP_ALIVE_TIMEOUT_MS = Number(process.env.CDM_KEEPALIVE_TIMEOUT_MS ?? 65_000);
+export const KEEP_ALIVE_TIMEOUT_MS = config().CDM_KEEPALIVE_TIMEOUT_MS;
 
 export function createHttpServer<C extends BaseContext>(opts: HttpOptions<C>): Server {
   const maxBody = opts.maxBodyBytes ?? 1_000_000;

@@ -1,3 +1,4 @@
+import { config } from './config.js';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { GraphQLError, Kind, parse, visit, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode } from './errors.js';
@@ -48,7 +49,7 @@ export const MAX_TOKENS = 50_000;
  * grows with the product of the options. The planner stops at `maxEvaluatedPlans` (Apollo's
  * default is 10,000) and keeps the best plan found so far; plans are cached per query text.
  */
-export const PLANNER_CONFIG = { debug: { maxEvaluatedPlans: Number(process.env.CDM_MAX_EVALUATED_PLANS ?? 64) } };
+export const PLANNER_CONFIG = { debug: { maxEvaluatedPlans: config().CDM_MAX_EVALUATED_PLANS } };
 
 /** What a selection set (or a fragment) contributes, relative to where it is used. */
 interface Summary {

@@ -42,7 +42,7 @@ export const DEFAULT_MAX_TOKEN_LIFETIME_S = 24 * 3600;
 
 /** CDM_MAX_TOKEN_LIFETIME: seconds, or a duration such as 12h / 7d / 30m. */
 export function maxLifetimeFromEnv(env = process.env): number {
-  const raw = env.CDM_MAX_TOKEN_LIFETIME?.trim();
+  const raw = configFrom(env).CDM_MAX_TOKEN_LIFETIME?.trim();
   if (!raw) return DEFAULT_MAX_TOKEN_LIFETIME_S;
   const m = /^(\d+)\s*(s|m|h|d)?$/.exec(raw);
   if (!m) throw new Error(`CDM_MAX_TOKEN_LIFETIME must be seconds or a duration like 12h, not "${raw}"`);

@@ -205,7 +205,7 @@ program
   .option('--explain', 'print the plan, sensitivities and cost without running or spending')
   .option('--gateway <url>', 'gateway GraphQL URL (default: straight to the domain engine)')
   .option('--token <jwt>', 'bearer token for the gateway (default $CDM_TOKEN)')
-  .option('--sub <id>', 'principal charged when asking the engine directly', `cli:${process.env.USER ?? 'local'}`)
+  .option('--sub <id>', 'principal charged when asking the engine directly', `cli:${config().USER ?? 'local'}`)
   .action(async (query: string, o: { domain: string; epsilon?: number; delta?: number; explain?: boolean; gateway?: string; token?: string; sub: string }) => {
     const { cliSql } = await import('../sql/cli.js');
     console.log(await cliSql(query, o));
@@ -216,7 +216,7 @@ registerTrainCommand(program);
 
 const audit = program.command('audit').description('audit log tools');
 /** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
-const auditHeadKey = async () => (await import('../governance/head.js')).headKey(process.env.CDM_AUDIT_KEY ? new TextEncoder().encode(process.env.CDM_AUDIT_KEY) : loadOrCreateDevSecret());
+const auditHeadKey = async () => (await import('../governance/head.js')).headKey(config().CDM_AUDIT_KEY ? new TextEncoder().encode(config().CDM_AUDIT_KEY) : loadOrCreateDevSecret());
 const sensitiveDomains = async (list?: string) => (await selectDomains(list)).filter((x) => x.sensitivity === 'sensitive');
 type Db = Awaited<ReturnType<Awaited<ReturnType<typeof storage>>['openDomainDatabase']>>;
 async function withDomainDb<T>(d: DomainDeclaration, fn: (db: Db) => Promise<T>): Promise<T> {

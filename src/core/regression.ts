@@ -1,3 +1,4 @@
+import { config } from '../config.js';
 import { askedAt } from '../dp/accountant.js';
 import { createHash } from 'node:crypto';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
@@ -49,10 +50,10 @@ export const MAX_FEATURES = 24;
 export const MAX_DIMENSION = 128;
 export const MAX_L2 = 100;
 /** Share of rho spent on the sufficient statistics when Newton steps follow, and the step count. */
-export const NEWTON_SSP_SHARE = Number(process.env.CDM_ML_SSP_SHARE ?? 0.5);
-export const NEWTON_STEPS = Number(process.env.CDM_ML_STEPS ?? 3);
+export const NEWTON_SSP_SHARE = config().CDM_ML_SSP_SHARE;
+export const NEWTON_STEPS = config().CDM_ML_STEPS;
 /** Share of the sufficient statistics' budget spent on the Gram matrix (the rest on X^T y). */
-export const GRAM_SHARE = Number(process.env.CDM_ML_GRAM_SHARE ?? 0.5);
+export const GRAM_SHARE = config().CDM_ML_GRAM_SHARE;
 
 export type ModelKind = 'linear' | 'logistic';
 export type TrainingMethod = 'ssp' | 'sspNewton';

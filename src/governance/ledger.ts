@@ -1,3 +1,4 @@
+import { configFrom } from '../config.js';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
 import { withinCap, type AccountantState } from '../dp/accountant.js';
@@ -61,7 +62,7 @@ export const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
  * and completion): CDM_RELEASE_TIMEOUT_MS (default 2 min); fits and training get 15 times that.
  */
 export function staleAfterMs(aggregate: string, env = process.env): number {
-  const base = Number(env.CDM_RELEASE_TIMEOUT_MS ?? 120_000);
+  const base = configFrom(env).CDM_RELEASE_TIMEOUT_MS;
   return ['synthetic', 'train'].includes(aggregate) ? base * 15 : base;
 }
 

@@ -1,3 +1,4 @@
+import { config } from '../config.js';
 import type { Caller } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import type { Cap } from '../dp/cost.js';
@@ -34,7 +35,7 @@ export interface PolicyView {
 }
 
 const SCOPE = /^(domain|role:[a-zA-Z][a-zA-Z0-9:_-]{0,60}|principal:.{1,200})$/s;
-const MAINTENANCE_MS = Number(process.env.CDM_REAPER_INTERVAL_MS ?? 30_000);
+const MAINTENANCE_MS = config().CDM_REAPER_INTERVAL_MS;
 
 export class GovernanceService {
   constructor(

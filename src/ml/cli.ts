@@ -1,3 +1,4 @@
+import { config } from '../config.js';
 import type { Command } from 'commander';
 
 /**
@@ -44,10 +45,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--method <m>', 'AUTO, SSP or SSP_NEWTON', 'AUTO')
     .option('--synthetic-model <id>', 'train for free from this fitted synthetic model instead')
     .option('--estimate', 'only preview the cost (nothing is run or charged)')
-    .option('--gateway <url>', 'gateway GraphQL endpoint', process.env.CDM_GATEWAY ?? 'http://localhost:4000/graphql')
+    .option('--gateway <url>', 'gateway GraphQL endpoint', config().CDM_GATEWAY)
     .option('--token <jwt>', 'bearer token (default: $CDM_TOKEN)')
     .action(async (o: TrainOptions) => {
-      const token = o.token ?? process.env.CDM_TOKEN;
+      const token = o.token ?? config().CDM_TOKEN;
       if (!token) throw new Error('a token is required: --token or CDM_TOKEN (mint one with `cdm token --sub you`)');
       const result = await runTraining(o, token);
       console.log(JSON.stringify(result, null, 2));

@@ -1,3 +1,4 @@
+import { config } from '../config.js';
 import { GRID, structuralZero, type RegressionMeasurement, type TrainingPlan } from '../core/regression.js';
 import type { DataSource } from '../query/datasource.js';
 import { ridgeSolve, zeros, type Matrix } from './linalg.js';
@@ -21,7 +22,7 @@ import { gradientStatement, sspStatement } from './sql.js';
  *    (sigma' <= 1/4), so each step is a majorise-minimise step (Boehning & Lindsay 1988): without
  *    noise it never increases the loss; with noise it needs no step-size tuning.
  */
-export const NOISE_RIDGE = Number(process.env.CDM_ML_RIDGE ?? 3);
+export const NOISE_RIDGE = config().CDM_ML_RIDGE;
 
 export interface TrainingResult {
   coefficients: number[];

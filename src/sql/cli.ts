@@ -1,3 +1,4 @@
+import { config } from '../config.js';
 import { demoDomain } from '../domain/registry.js';
 import { QueryEngine } from '../query/engine.js';
 import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
@@ -37,7 +38,7 @@ export async function cliSql(query: string, o: CliSqlOptions): Promise<string> {
 }
 
 async function viaGateway(query: string, privacy: { epsilon?: number; delta?: number } | undefined, o: CliSqlOptions): Promise<SqlReleaseView> {
-  const token = o.token ?? process.env.CDM_TOKEN;
+  const token = o.token ?? config().CDM_TOKEN;
   if (!token) throw new Error('--gateway needs a token (--token or $CDM_TOKEN; `cdm token --sub <you>` mints a development one).');
   if (!/^[a-z][a-zA-Z0-9]*$/.test(o.domain)) throw new Error(`"${o.domain}" is not a domain name.`);
   const res = await fetch(o.gateway!, {

@@ -74,6 +74,14 @@ describe('bad inputs through the gateway', { timeout: 300_000 }, () => {
     ['rho beyond the accountant (Gaussian count)', '{ census { adults { count(privacy: { epsilon: 99, delta: 1e-4, mechanism: GAUSSIAN }) { value } } } }'],
     ['DP SQL epsilon 5e-324', '{ census { sql(query: "SELECT COUNT(*) FROM adults", privacy: { epsilon: 5e-324 }) { rows { values { value } } } } }'],
   ];
+  test('prototype names in export paths are NOT_FOUND, not a crash', async () => {
+    for (const path of ['/export/constructor/adults.csv', '/export/toString/adults.csv', '/export/hasOwnProperty/adults.csv', '/export/census/constructor.csv', '/export/census/valueOf.csv']) {
+      const res = await fetch(`${m.mesh.gateway.url}${path}`, { headers: { authorization: `Bearer ${analyst}` } });
+      assert.equal(res.status, 404, path);
+      assert.equal(((await res.json()) as any).errors[0].extensions.code, 'NOT_FOUND', path);
+    }
+  });
+
   for (const [what, query, variables] of cases) {
     test(`${what}: BAD_USER_INPUT, nothing charged`, async () => {
       const before = await spendState(m);

@@ -4,10 +4,10 @@ import type { TestMesh } from '../helpers/mesh.js';
  * What a refused request must leave untouched: every sensitive domain's ledger, releases, budget
  * rows, principals and synthetic models (counts and the sum of what was charged).
  */
-export async function spendState(m: TestMesh): Promise<string> {
+export async function spendState(m: TestMesh, only?: string): Promise<string> {
   const parts: string[] = [];
   for (const h of m.mesh.inProcess) {
-    if (h.domain.sensitivity !== 'sensitive') continue;
+    if (h.domain.sensitivity !== 'sensitive' || (only && h.domain.name !== only)) continue;
     const s = `"${h.db.schema}"`;
     const [row] = await h.db.query<Record<string, unknown>>(
       `SELECT (SELECT count(*) FROM ${s}."ledger_entry")::int AS ledger,
