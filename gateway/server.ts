@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
@@ -5,16 +6,23 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
-import { queryLimitsRule } from '../src/limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../src/limits.js';
+import { localIntrospectionPlugin } from '../src/introspection.js';
+import { PLANNER_CONFIG } from '../src/limits.js';
+import { subgraphFetcher } from './subgraph-fetch.js';
+import { config } from '../src/config.js';
+import { metricsRoute, observabilityPlugin, requestIdFrom } from '../src/observability/metrics.js';
 
 /**
- * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
- * supergraph, and forwards the caller's bearer token to every subgraph (which verify it again).
+ * The gateway: the only public entry point. It verifies the caller's token, plans over the supergraph
+ * composed at start from the running domains (src/mesh.ts), and forwards the caller's bearer token to every subgraph (which verify it again).
  * It is stateless, so it can be replicated.
  */
 export interface GatewayContext {
   caller: Caller;
   authorization: string;
+  /** Propagated to every subgraph in x-request-id, and in each log line about this request. */
+  requestId: string;
 }
 
 export interface GatewayOptions {
@@ -31,6 +39,7 @@ class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
     // Forward the caller's own token: subgraphs authorise the caller, never the gateway.
     if ('authorization' in context && context.authorization) request.http?.headers.set('authorization', context.authorization);
+    if ('requestId' in context && context.requestId) request.http?.headers.set('x-request-id', context.requestId);
   }
 }
 
@@ -43,7 +52,8 @@ export interface GatewayHandle {
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url }),
+    buildService: ({ name, url }) => new ForwardingDataSource({ url: opts.subgraphUrls?.[name] ?? url, fetcher: subgraphFetcher() }),
+    queryPlannerConfig: PLANNER_CONFIG,
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -51,18 +61,19 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     includeStacktraceInErrorResponses: false,
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
-    validationRules: [queryLimitsRule()],
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],
+    parseOptions: { maxTokens: MAX_TOKENS },
+    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), requestInputsPlugin(), localIntrospectionPlugin(), observabilityPlugin<GatewayContext>('gateway')],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({
     apollo,
     context: async (req) => {
       const authorization = req.headers.authorization ?? '';
-      return { caller: await opts.verifier(authorization), authorization };
+      const requestId = requestIdFrom(req.headers['x-request-id']) ?? randomUUID();
+      return { caller: await opts.verifier(authorization), authorization, requestId };
     },
-    health: async () => ({ status: 'pass', service: 'gateway' }),
-    routes: [exportProxy(opts), ...(opts.routes ?? [])],
+    health: () => gatewayHealth(opts.subgraphUrls ?? {}),
+    routes: [metricsRoute(), exportProxy(opts), ...(opts.routes ?? [])],
   });
   const url = await listen(server, opts.port, opts.host);
   return {
@@ -77,6 +88,29 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
 }
 
 /**
+ * Readiness: the gateway is ready when every subgraph it routes to answers its own /health (each
+ * probed in parallel with a short timeout, CDM_HEALTH_PROBE_TIMEOUT_S); the body names each one.
+ */
+async function gatewayHealth(subgraphUrls: Record<string, string>): Promise<Record<string, unknown>> {
+  const timeout = config().CDM_HEALTH_PROBE_TIMEOUT_S * 1000;
+  const entries = await Promise.all(
+    Object.entries(subgraphUrls).map(async ([name, url]) => {
+      const base = url.replace(/\/graphql$/, '');
+      try {
+        const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(timeout) });
+        const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+        return [name, { status: res.ok ? 'pass' : 'fail', url, ...(res.ok ? {} : { error: body.error ?? `HTTP ${res.status}` }) }] as const;
+      } catch (e) {
+        return [name, { status: 'fail', url, error: (e as Error).name === 'TimeoutError' ? `no answer within ${timeout / 1000}s` : 'unreachable' }] as const;
+      }
+    }),
+  );
+  const subgraphs = Object.fromEntries(entries);
+  const ready = entries.every(([, s]) => s.status === 'pass');
+  return { status: ready ? 'pass' : 'fail', service: 'gateway', subgraphs };
+}
+
+/**
  * CSV exports on the gateway's origin: /export/<domain>/<dataset>.csv is verified here, then streamed
  * from the owning subgraph (which verifies the token again and does the charging).
  */
@@ -85,7 +119,7 @@ function exportProxy(opts: GatewayOptions): Route {
     const m = /^\/export\/([a-z][a-zA-Z0-9]*)\/([a-zA-Z][a-zA-Z0-9]*)\.csv$/.exec(url.pathname);
     if (!m || req.method !== 'GET') return false;
     const json = (status: number, code: string, message: string) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
       res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
       return true;
     };

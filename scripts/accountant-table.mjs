@@ -4,12 +4,18 @@
 //   node scripts/accountant-table.mjs [delta]
 import {
   analyticGaussianEpsilon,
+  askedAt,
   compose,
+  composeAll,
   emptyState,
   epsilonSpent,
+  routeEpsilons,
   singleReleaseEpsilon,
   DELTA_SPLIT,
 } from '../dist/src/dp/accountant.js';
+import { rhoForEpsilonDelta } from '../dist/src/dp/conversions.js';
+import { discreteGaussianMechanism, discreteLaplaceMechanism } from '../dist/src/dp/mechanisms.js';
+import { defaultFitDelta, planFit } from '../dist/src/synth/plan.js';
 
 const delta = Number(process.argv[2] ?? 1e-6);
 const ks = [1, 10, 100, 1000];
@@ -89,9 +95,62 @@ out.push('');
 out.push('exact = optimal composition of k randomised responses (Kairouz, Oh & Viswanath 2015), which is the');
 out.push('discrete Laplace\'s own privacy loss at sensitivity 1.');
 out.push('');
+out.push(...scenarioTable());
+out.push('');
 out.push(
   `"ours" stays valid when analysts choose each release and its parameters after seeing earlier answers ` +
     `(a privacy filter): sums of mu^2 (Gaussian DP), of rho (zCDP) and of epsilons, each with a fixed share of ` +
-    `delta (approx releases ${DELTA_SPLIT.approx}, GDP ${DELTA_SPLIT.gdp}, zCDP ${DELTA_SPLIT.zcdp}); see src/dp/accountant.ts.`,
+    `delta (approx releases ${DELTA_SPLIT.approx}, basic ${DELTA_SPLIT.basic}, GDP ${DELTA_SPLIT.gdp}, zCDP ${DELTA_SPLIT.zcdp}); see src/dp/accountant.ts.`,
 );
 console.log(out.join('\n'));
+
+// ---------------------------------------------------------------------------------------------
+// Ledgers users build, under candidate delta splits (how DELTA_SPLIT was chosen).
+// ---------------------------------------------------------------------------------------------
+
+function scenarioTable() {
+  const census = { columns: 14, method: 'aim', contributionBound: 1, rounds: 20 };
+  const laplace = (eps) => askedAt([discreteLaplaceMechanism({ sensitivity: 1, epsilon: eps }).cost], { epsilon: eps, delta: 0 });
+  const gaussCount = (eps, d) => askedAt([discreteGaussianMechanism({ sensitivity: 1, rho: rhoForEpsilonDelta(eps, d) }).cost], { epsilon: eps, delta: d });
+  const fit = (eps, d) => planFit(eps, d, census).costs;
+  const repeat = (k, costs) => Array.from({ length: k }, () => costs).flat();
+  const fitDelta = defaultFitDelta(delta);
+  const scenarios = [
+    ['issue 18: counts 1.059, fit (1, 1e-7), count 0.5', [...repeat(3, laplace(0.353)), ...fit(1, 1e-7), ...laplace(0.5)], 2.559],
+    [`3 fits (1, default ${fitDelta}) + 200 counts at 0.02`, [...repeat(3, fit(1, fitDelta)), ...repeat(200, laplace(0.02))], 7],
+    [`3 fits + 100 Gaussian counts at (0.1, 1e-9)`, [...repeat(3, fit(1, fitDelta)), ...repeat(100, gaussCount(0.1, 1e-9))], 13],
+    ['1000 counts at 0.01 (Laplace)', repeat(1000, laplace(0.01)), 10],
+    ['1000 Gaussian releases, sigma 10 (not annotated)', repeat(1000, [{ kind: 'discreteGaussian', sigma: 10, sensitivity: 1 }]), analyticGaussianEpsilon(10 / Math.sqrt(1000), 1, delta)],
+    ['100 Gaussian counts at (0.1, 1e-9)', repeat(100, gaussCount(0.1, 1e-9)), 10],
+    ['Laplace 0.5 + Gaussian count (0.1, 1e-9)', [...laplace(0.5), ...gaussCount(0.1, 1e-9)], 0.6],
+  ];
+  const splits = [
+    { approx: 0.1, basic: 0, gdp: 0.8, zcdp: 0.1 },
+    { approx: 0.1, basic: 0.1, gdp: 0.7, zcdp: 0.1 },
+    { approx: 0.1, basic: 0.2, gdp: 0.6, zcdp: 0.1 },
+    { approx: 0.1, basic: 0.15, gdp: 0.7, zcdp: 0.05 },
+    { approx: 0.1, basic: 0.3, gdp: 0.5, zcdp: 0.1 },
+  ];
+  const name = (sp) => `${sp.approx}/${sp.basic}/${sp.gdp}/${sp.zcdp}`;
+  const out = [];
+  out.push(`### Spent epsilon at delta = ${delta} for ledgers users build, by delta split (approx/basic/GDP/zCDP)`);
+  out.push('');
+  out.push(`| ledger | reference | ${splits.map(name).join(' | ')} |`);
+  out.push(`|---|---:|${splits.map(() => '---:').join('|')}|`);
+  for (const [label, costs, ref] of scenarios) {
+    const state = composeAll(emptyState(), costs);
+    const cells = splits.map((sp) => {
+      const r = routeEpsilons(state, delta, sp);
+      const best = Math.min(r.basic, r.gdp, r.zcdp);
+      const route = best === r.basic ? 'basic' : best === r.gdp ? 'GDP' : 'zCDP';
+      return `${f(best)} (${route})`;
+    });
+    out.push(`| ${label} | ${f(ref)} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  out.push(
+    'reference: the plain sum of the epsilons asked (exact composition for the un-annotated Gaussians). ' +
+      `In use: ${name(DELTA_SPLIT)}. Fits are planned by src/synth/plan.ts for the census domain (14 columns, 20 rounds).`,
+  );
+  return out;
+}

@@ -26,3 +26,5 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
   cwd: root,
   stdio: 'inherit',
 });
+// `npm start` (scripts/start.mjs) rebuilds only when a source is newer than this stamp.
+writeFileSync(join(root, 'dist', '.build-stamp'), new Date().toISOString());

@@ -1,3 +1,4 @@
+import { HeaderMap } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { log } from './log.js';
 
@@ -29,8 +30,16 @@ export class MeshError extends GraphQLError {
   }
 }
 
-export const unauthenticated = (message = 'A valid bearer token is required.') =>
-  new MeshError(ErrorCode.UNAUTHENTICATED, message);
+/**
+ * GraphQL-over-HTTP: a request without valid credentials is refused as a whole with 401 and a
+ * `WWW-Authenticate: Bearer` challenge (RFC 6750 section 3), at the gateway and at every subgraph.
+ * Apollo reads `extensions.http` for the response head and drops it from the body.
+ */
+const UNAUTH_DEFAULT = 'A valid bearer token is required.';
+export const unauthenticated = (message = UNAUTH_DEFAULT) =>
+  new MeshError(ErrorCode.UNAUTHENTICATED, message, {
+    http: { status: 401, headers: new HeaderMap([['www-authenticate', message === UNAUTH_DEFAULT ? 'Bearer' : 'Bearer error="invalid_token"']]) },
+  });
 export const forbidden = (message: string) => new MeshError(ErrorCode.FORBIDDEN, message);
 export const badInput = (message: string, details: Record<string, unknown> = {}) =>
   new MeshError(ErrorCode.BAD_USER_INPUT, message, details);
@@ -49,6 +58,13 @@ export function formatClientError(
   // database error (and so data), so it is always replaced below.
   if ((PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) || CLIENT_ERROR_CODES.has(code)) {
     return { ...formatted, extensions };
+  }
+  // Apollo's own request errors without a code (e.g. a persisted query whose hash does not match)
+  // carry a 4xx status: they describe the request, so they are the client's error, not ours.
+  const status = (original as { extensions?: { http?: { status?: number } } })?.extensions?.http?.status;
+  if (!code.length || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+    if (original instanceof GraphQLError && !original.originalError && typeof status === 'number' && status >= 400 && status < 500)
+      return { ...formatted, extensions: { ...extensions, code: 'BAD_REQUEST' } };
   }
   const cause = (original as { originalError?: unknown })?.originalError ?? original;
   log.error({ err: cause, path: formatted.path, code }, 'internal error masked for the client');

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ApolloServer, type BaseContext, HeaderMap } from '@apollo/server';
+import { checkDocumentText } from './limits.js';
 
 /**
  * A small node:http front for Apollo Server (what startStandaloneServer does, plus our routes):
@@ -16,14 +17,25 @@ export interface HttpOptions<C extends BaseContext> {
   maxBodyBytes?: number;
 }
 
+/**
+ * Idle keep-alive sockets are kept this long (CDM_KEEPALIVE_TIMEOUT_MS, default 65 s; Node's default
+ * is 5 s). The gateway's client (gateway/subgraph-fetch.ts) follows the `Keep-Alive: timeout` hint
+ * this sends and closes its idle sockets first, so it never reuses a socket the server is closing.
+ * headersTimeout must exceed it (Node's rule), else idle sockets would be cut by that timer.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = Number(process.env.CDM_KEEPALIVE_TIMEOUT_MS ?? 65_000);
+
 export function createHttpServer<C extends BaseContext>(opts: HttpOptions<C>): Server {
   const maxBody = opts.maxBodyBytes ?? 1_000_000;
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ message: 'Internal error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }));
     });
   });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+  return server;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -56,6 +68,13 @@ export function createHttpServer<C extends BaseContext>(opts: HttpOptions<C>): S
         res.end(JSON.stringify({ errors: [{ message: 'Malformed JSON body.', extensions: { code: 'BAD_REQUEST' } }] }));
         return;
       }
+    }
+    // Work limits before Apollo parses and validates (src/limits.ts): QUERY_TOO_COMPLEX, 400.
+    const tooComplex = checkDocumentText(req.method === 'GET' ? url.searchParams.get('query') : (parsed as { query?: unknown } | null)?.query);
+    if (tooComplex) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: tooComplex.message, extensions: { code: tooComplex.extensions.code } }] }));
+      return;
     }
     const result = await opts.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body: parsed },

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startGateway, type GatewayHandle } from '../gateway/server.js';
 import { authConfigFromEnv, createVerifier, type Verifier } from './auth/tokens.js';
-import { readSupergraph, DEFAULT_SUBGRAPH_PORT } from './compose.js';
+import { compose, DEFAULT_SUBGRAPH_PORT } from './compose.js';
+import { config } from './config.js';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
@@ -9,7 +10,10 @@ import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
 
 /**
  * Starts a whole mesh: every domain's subgraph (as child processes, one per domain, like production;
- * or in this process, for tests) and the gateway in front of them.
+ * or in this process, for tests) and the gateway in front of them. The supergraph is composed here,
+ * from the domains that actually started, so the gateway routes only to running subgraphs and a new
+ * declaration needs no separate compose step. One domain that fails to start is reported and left
+ * out; it never stops the others.
  */
 export interface MeshOptions {
   domains: DomainDeclaration[];
@@ -23,12 +27,16 @@ export interface MeshOptions {
   /** In-process only: database options per domain (default: from the environment). */
   database?: (d: DomainDeclaration) => DatabaseOptions;
   log?: (line: string) => void;
+  /** Child processes only: extra environment (e.g. CDM_DOMAINS_DIR for the children to find declarations). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Mesh {
   gateway: GatewayHandle;
   subgraphs: Record<string, string>;
   inProcess: SubgraphHandle[];
+  /** Domains that failed to start, with the reason. */
+  failed: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -38,72 +46,128 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const handles: SubgraphHandle[] = [];
   const children: ChildProcess[] = [];
   const urls: Record<string, string> = {};
+  const failed: Record<string, string> = {};
+  const stopAll = async () => {
+    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
+    await Promise.all(children.map(stopChild));
+  };
+  const pending = new Set(opts.domains.map((d) => d.name));
+  const since = Date.now();
+  const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
   try {
-    if (opts.inProcess) {
-      for (const [i, d] of opts.domains.entries()) {
-        const h = await startSubgraph(d, {
-          port: opts.subgraphPortBase === 0 ? 0 : opts.subgraphPortBase + i,
-          host: opts.host,
-          verifier,
-          seed: opts.seed,
-          database: opts.database?.(d) ?? databaseOptionsFromEnv(d),
-        });
-        handles.push(h);
-        urls[d.name] = `${h.url}/graphql`;
-        log(`subgraph ${d.name} on ${h.url}/graphql (${h.db.kind})`);
-      }
-    } else {
-      await Promise.all(
-        opts.domains.map(async (d, i) => {
-          const port = (opts.subgraphPortBase || DEFAULT_SUBGRAPH_PORT) + i;
-          const child = spawn(process.execPath, [fromRoot('dist', 'src', 'cli', 'main.js'), 'subgraph', d.name, '--port', String(port), ...(opts.seed ? [] : ['--no-seed'])], {
-            stdio: ['ignore', 'inherit', 'inherit'],
-            env: process.env,
-          });
-          children.push(child);
-          const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
-          await waitHealthy(url, child, d.name);
-          urls[d.name] = `${url}/graphql`;
-          log(`subgraph ${d.name} on ${url}/graphql (pid ${child.pid})`);
-        }),
-      );
-    }
-    const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl: readSupergraph(), subgraphUrls: urls, verifier });
+    await Promise.all(
+      opts.domains.map(async (d, i) => {
+        try {
+          if (opts.inProcess) {
+            const h = await startSubgraph(d, {
+              port: opts.subgraphPortBase === 0 ? 0 : opts.subgraphPortBase + i,
+              host: opts.host,
+              verifier,
+              seed: opts.seed,
+              database: opts.database?.(d) ?? databaseOptionsFromEnv(d),
+            });
+            handles.push(h);
+            urls[d.name] = `${h.url}/graphql`;
+            log(`subgraph ${d.name} on ${h.url}/graphql (${h.db.kind})`);
+          } else {
+            const port = (opts.subgraphPortBase || DEFAULT_SUBGRAPH_PORT) + i;
+            const child = spawnSubgraph(d, port, opts);
+            children.push(child);
+            const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+            // A subgraph that failed or stalled is stopped, not left holding its port.
+            await waitReady(url, child, d.name).catch(async (e) => {
+              await stopChild(child);
+              throw e;
+            });
+            urls[d.name] = `${url}/graphql`;
+            log(`subgraph ${d.name} on ${url}/graphql (pid ${child.pid})`);
+          }
+        } catch (e) {
+          failed[d.name] = (e as Error).message;
+          log(`subgraph ${d.name} FAILED, left out of the mesh: ${(e as Error).message}`);
+        } finally {
+          pending.delete(d.name);
+        }
+      }),
+    ).finally(() => clearInterval(ticker));
+    const started = opts.domains.filter((d) => urls[d.name]);
+    // In-process meshes (tests, benchmarks) want every domain: a failure there is an error.
+    if (opts.inProcess && Object.keys(failed).length) throw new Error(`subgraphs failed: ${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ')}`);
+    if (started.length === 0) throw new Error(`no domain started (${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ') || 'none declared'})`);
+    log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
+    const { supergraphSdl } = compose(started);
+    const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl, subgraphUrls: urls, verifier });
     log(`gateway on ${gateway.url}/graphql`);
     return {
       gateway,
       subgraphs: urls,
       inProcess: handles,
+      failed,
       async close() {
         await gateway.close();
-        await Promise.all(handles.map((h) => h.close()));
-        await Promise.all(children.map(stopChild));
+        await stopAll();
       },
     };
   } catch (e) {
-    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
-    await Promise.all(children.map(stopChild));
+    await stopAll();
     throw e;
   }
 }
 
-async function waitHealthy(url: string, child: ChildProcess, name: string, timeoutMs = 180_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`subgraph ${name} exited with code ${child.exitCode}`);
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.ok) return;
-    } catch {
-      /* not listening yet */
+/**
+ * A subgraph child process. The IPC channel is how it knows its parent is alive: it exits on
+ * 'disconnect', which the kernel delivers even when the parent is SIGKILLed (src/cli/lifecycle.ts).
+ */
+function spawnSubgraph(d: DomainDeclaration, port: number, opts: MeshOptions): ChildProcess {
+  const args = ['subgraph', d.name, '--port', String(port), ...(opts.host ? ['--host', opts.host] : []), ...(opts.seed ? [] : ['--no-seed'])];
+  return spawn(process.execPath, [...process.execArgv, fromRoot('dist', 'src', 'cli', 'main.js'), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...opts.env, CDM_SUPERVISED: '1' },
+  });
+}
+
+/**
+ * Waits for a child's /health. The timeout is an IDLE timeout (CDM_HEALTH_TIMEOUT_S): every progress
+ * message the child sends (seeding reports progress) restarts it, so the wait scales with the work
+ * instead of failing a large or slow load; a silent stall still fails.
+ */
+async function waitReady(url: string, child: ChildProcess, name: string): Promise<void> {
+  const idleMs = config().CDM_HEALTH_TIMEOUT_S * 1000;
+  let lastProgress = Date.now();
+  let ready = false;
+  let failure: string | undefined;
+  const onMessage = (m: unknown) => {
+    lastProgress = Date.now();
+    const msg = m as { type?: string; message?: string };
+    if (msg?.type === 'ready') ready = true;
+    if (msg?.type === 'failed') failure = msg.message;
+  };
+  child.on('message', onMessage);
+  try {
+    while (Date.now() - lastProgress < idleMs) {
+      if (failure) throw new Error(failure);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`subgraph ${name} exited (${child.exitCode ?? child.signalCode}) before becoming healthy`);
+      if (ready || (await healthy(url))) return;
+      await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 200));
+    throw new Error(`subgraph ${name} made no progress for ${idleMs / 1000}s (CDM_HEALTH_TIMEOUT_S) and is not healthy`);
+  } finally {
+    child.off('message', onMessage);
   }
-  throw new Error(`subgraph ${name} did not become healthy within ${timeoutMs / 1000}s`);
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');

@@ -1,82 +1,150 @@
 #!/usr/bin/env node
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, mintDevToken } from '../auth/tokens.js';
-import { compose, writeComposition } from '../compose.js';
-import { demoDomain, demoDomains } from '../domain/registry.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { GENESIS, verifyAudit } from '../governance/audit.js';
-import { HeadError, headKey, readHead, signHead } from '../governance/head.js';
-import { verifyDomain } from '../governance/verify.js';
-import { startMesh } from '../mesh.js';
-import { seedDomain } from '../seed/seed.js';
-import { databaseOptionsFromEnv, openDomainDatabase } from '../storage/database.js';
-import { migrate } from '../storage/migrate.js';
-import { startSubgraph } from '../subgraph/server.js';
+import { authConfigFromEnv, createVerifier, loadOrCreateDevSecret, maxLifetimeFromEnv, mintDevToken } from '../auth/tokens.js';
+import { config } from '../config.js';
+import type { DomainDeclaration } from '../domain/declaration.js';
+import { loadDomainFile, loadDomainsDir } from '../domain/loader.js';
+import { demoDomains, findDomain } from '../domain/registry.js';
+import { checkSources } from '../seed/check.js';
+import { lifecycle, notifyParent } from './lifecycle.js';
+import { registerTrainCommand } from '../ml/cli.js';
 
 process.env.APOLLO_TELEMETRY_DISABLED = '1';
+
+/**
+ * The heavy modules (Apollo, Prisma, PGlite) load only in the commands that use them, so that
+ * `cdm token` or `cdm domain check` answer at once even on a loaded machine.
+ */
+const mesh = () => import('../mesh.js');
+const storage = async () => ({ ...(await import('../storage/database.js')), ...(await import('../storage/migrate.js')) });
 
 const int = (v: string) => {
   const n = Number.parseInt(v, 10);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port number');
   return n;
 };
-const selectDomains = (list?: string) => (list ? list.split(',').map((s) => demoDomain(s.trim())) : demoDomains());
+const selectDomains = (list?: string) => runtimeDomains(list, (l) => console.error(l));
+
+/** The declarations of CDM_DOMAINS_DIR (or domains/), optionally narrowed; bad files are reported and skipped. */
+async function runtimeDomains(list: string | undefined, log: (line: string) => void): Promise<DomainDeclaration[]> {
+  const { domains, errors } = await loadDomainsDir();
+  for (const e of errors) log(`skipped a declaration: ${e.message}`);
+  if (!list) return domains;
+  return list.split(',').map((s) => findDomain(domains, s.trim()));
+}
 
 const program = new Command('cdm').description('confidential-mesh: a federated, differentially private data mesh');
 
 program
   .command('start')
-  .description('migrate, seed and start every demo subgraph (one process each) and the gateway')
-  .option('--port <port>', 'gateway port', int, Number(process.env.GATEWAY_PORT ?? 4000))
-  .option('--subgraph-port <port>', 'port of the first subgraph', int, Number(process.env.SUBGRAPH_PORT ?? 4001))
-  .option('--domains <names>', 'comma-separated domains (default: all demo domains)')
-  .option('--no-seed', 'do not load demo data')
-  .action(async (o: { port: number; subgraphPort: number; domains?: string; seed: boolean }) => {
+  .description('load the domain declarations, migrate, seed and start each subgraph (one process each) and the gateway')
+  .option('--port <port>', 'gateway port (env GATEWAY_PORT)', int, config().GATEWAY_PORT)
+  .option('--subgraph-port <port>', 'port of the first subgraph; the others follow (env SUBGRAPH_PORT)', int, config().SUBGRAPH_PORT)
+  .option('--domains <names>', 'comma-separated domains (default: every declaration in CDM_DOMAINS_DIR or domains/)')
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--no-seed', 'do not load data from the declared sources')
+  .option('--exit-with-parent', 'stop when the parent process dies (npm start sets it)')
+  .action(async (o: { port: number; subgraphPort: number; domains?: string; host: string; seed: boolean; exitWithParent?: boolean }) => {
     const started = Date.now();
-    const mesh = await startMesh({
-      domains: selectDomains(o.domains),
-      gatewayPort: o.port,
-      subgraphPortBase: o.subgraphPort,
-      inProcess: false,
-      seed: o.seed,
-      log: (l) => console.log(l),
-    });
-    console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${mesh.gateway.url}/graphql`);
-    console.log(`mint a token with: npm run cdm -- token --sub alice --role analyst`);
-    const stop = async () => {
-      await mesh.close();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const say = (l: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${l}`);
+    const life = lifecycle({ watchParent: o.exitWithParent === true, log: say });
+    const domains = await runtimeDomains(o.domains, say);
+    say(`starting ${domains.map((d) => d.name).join(', ')} (pid ${process.pid})`);
+    const { startMesh } = await mesh();
+    const running = await startMesh({ domains, gatewayPort: o.port, subgraphPortBase: o.subgraphPort, host: o.host, inProcess: false, seed: o.seed, log: say });
+    life.onStop(() => running.close());
+    const failed = Object.keys(running.failed);
+    console.log(`\nconfidential-mesh is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.gateway.url}/graphql${failed.length ? ` (NOT started: ${failed.join(', ')})` : ''}`);
+    console.log(`health: ${running.gateway.url}/health, metrics: ${running.gateway.url}/metrics`);
+    console.log(`mint a token with: npm run -s cdm -- token --sub alice --role analyst`);
   });
 
 program
   .command('subgraph <domain>')
   .description('start one domain subgraph (replicas may share one PostgreSQL)')
   .option('--port <port>', 'port', int, 4001)
-  .option('--no-seed', 'do not load demo data')
-  .action(async (name: string, o: { port: number; seed: boolean }) => {
-    const domain = demoDomain(name);
-    const h = await startSubgraph(domain, { port: o.port, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain) });
-    const stop = async () => {
-      await h.close();
-      process.exit(0);
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--no-seed', 'do not load data from the declared sources')
+  .action(async (name: string, o: { port: number; host: string; seed: boolean }) => {
+    // Started by `cdm start`: exit with it, whatever way it dies (src/cli/lifecycle.ts).
+    const life = lifecycle({ watchParent: config().CDM_SUPERVISED, log: (l) => console.error(`subgraph ${name}: ${l}`) });
+    console.error(`subgraph ${name}: loading its declaration`);
+    const domain = findDomain(await runtimeDomains(undefined, (l) => console.error(l)), name);
+    const onStep = (s: string) => {
+      console.error(`subgraph ${name}: ${s}`);
+      notifyParent({ type: 'progress', step: s });
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const { startSubgraph } = await import('../subgraph/server.js');
+    const { databaseOptionsFromEnv } = await storage();
+    const h = await startSubgraph(domain, { port: o.port, host: o.host, verifier: createVerifier(authConfigFromEnv()), seed: o.seed, database: databaseOptionsFromEnv(domain), onStep }).catch(async (e: Error) => {
+      // The reason goes to the supervising `cdm start` too, which names it in its report.
+      await notifyParent({ type: 'failed', message: e.message });
+      throw e;
+    });
+    life.onStop(() => h.close());
+    await notifyParent({ type: 'ready', url: h.url });
+  });
+
+const domainCmd = program.command('domain').description('domain declarations: check, list, prepare existing data');
+domainCmd
+  .command('check <files...>')
+  .description('validate declaration files (and the header of each CSV source) without starting anything')
+  .action(async (files: string[]) => {
+    let ok = true;
+    for (const file of files) {
+      try {
+        const d = await loadDomainFile(resolve(file));
+        const lines = await checkSources(d).catch((e: Error) => {
+          throw new Error(`${file}: ${e.message}`);
+        });
+        for (const line of lines) console.log(`${file}: ${line}`);
+        console.log(`${file}: ok, domain "${d.name}" (${d.sensitivity}) with ${d.datasets.map((x) => `${x.name} [${x.source.kind}]`).join(', ')}`);
+      } catch (e) {
+        ok = false;
+        console.error((e as Error).message);
+      }
+    }
+    process.exitCode = ok ? 0 : 1;
+  });
+domainCmd
+  .command('list')
+  .description('list the declared domains (CDM_DOMAINS_DIR or domains/) in port order')
+  .action(async () => {
+    const domains = await runtimeDomains(undefined, (l) => console.error(l));
+    for (const [i, d] of domains.entries()) console.log(`${String(config().SUBGRAPH_PORT + i).padEnd(6)} ${d.name.padEnd(16)} ${d.sensitivity.padEnd(10)} ${d.datasets.map((x) => x.name).join(', ')}`);
+  });
+domainCmd
+  .command('prepare <domain>')
+  .description("add what bounding needs to a domain's existing tables (per-unit rank, its invariant and a trigger), in place")
+  .option('--refresh', 're-draw the ranks of every row (e.g. after rows changed unit)')
+  .action(async (name: string, o: { refresh?: boolean }) => {
+    const d = findDomain(await runtimeDomains(undefined, (l) => console.error(l)), name);
+    const { openDomainDatabase, databaseOptionsFromEnv, migrate } = await storage();
+    const { prepareDomain } = await import('../seed/prepare.js');
+    const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
+    try {
+      await migrate(db);
+      const results = await prepareDomain(db, d, { refresh: o.refresh });
+      if (results.length === 0) console.log(`${d.name}: no dataset has source kind "table"; nothing to prepare`);
+      for (const r of results) console.log(`${d.name}.${r.dataset}: ${r.action}: ${r.message}`);
+    } finally {
+      await db.close();
+    }
   });
 
 program
   .command('compose')
-  .description('write each subgraph SDL and the composed supergraph under schema/')
-  .action(() => {
+  .description('write the demo domains\' subgraph SDL and supergraph under schema/ (the published contract; `cdm start` composes at run time)')
+  .action(async () => {
+    const { compose, writeComposition } = await import('../compose.js');
     for (const f of writeComposition(compose(demoDomains()))) console.log(`wrote ${f}`);
   });
 
 program
   .command('seed')
-  .description('migrate and load the demo data (idempotent)')
+  .description('migrate and load each dataset from its declared source (idempotent)')
   .option('--domains <names>', 'comma-separated domains')
   .option('--rows <dataset=n...>', 'override generated row counts, e.g. visits=1000000', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--force', 'reload even if unchanged')
@@ -85,7 +153,9 @@ program
       const [k, v] = r.split('=');
       return [k!, Number(v)];
     }));
-    for (const d of selectDomains(o.domains)) {
+    const { openDomainDatabase, databaseOptionsFromEnv, migrate } = await storage();
+    const { seedDomain } = await import('../seed/seed.js');
+    for (const d of await selectDomains(o.domains)) {
       const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
       try {
         await migrate(db);
@@ -101,16 +171,37 @@ program
   .description('mint a development token (HS256, local dev secret)')
   .requiredOption('--sub <id>', 'subject (principal id)')
   .option('--role <role...>', 'analyst, admin or admin:<domain>', ['analyst'])
-  .option('--expires <duration>', 'lifetime, e.g. 12h, 7d', '12h')
+  .option('--expires <duration>', 'lifetime, e.g. 12h (at most CDM_MAX_TOKEN_LIFETIME, default 24h)', '12h')
   .action(async (o: { sub: string; role: string[]; expires: string }) => {
-    console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires }));
+    console.log(await mintDevToken(loadOrCreateDevSecret(), { sub: o.sub, roles: o.role, expiresIn: o.expires, maxLifetimeSeconds: maxLifetimeFromEnv() }));
   });
+
+// DP SQL from the shell (src/sql): through the gateway with a token, or straight to the domain's engine.
+program
+  .command('sql <query>')
+  .description('run a DP SQL statement and print its table with error bars (or its plan with --explain)')
+  .requiredOption('--domain <name>', 'sensitive domain to ask')
+  .option('--epsilon <e>', 'epsilon of the whole statement', Number)
+  .option('--delta <d>', 'delta of the whole statement', Number)
+  .option('--explain', 'print the plan, sensitivities and cost without running or spending')
+  .option('--gateway <url>', 'gateway GraphQL URL (default: straight to the domain engine)')
+  .option('--token <jwt>', 'bearer token for the gateway (default $CDM_TOKEN)')
+  .option('--sub <id>', 'principal charged when asking the engine directly', `cli:${process.env.USER ?? 'local'}`)
+  .action(async (query: string, o: { domain: string; epsilon?: number; delta?: number; explain?: boolean; gateway?: string; token?: string; sub: string }) => {
+    const { cliSql } = await import('../sql/cli.js');
+    console.log(await cliSql(query, o));
+  });
+
+// DP model training (src/ml): `cdm train ...` through the gateway.
+registerTrainCommand(program);
 
 const audit = program.command('audit').description('audit log tools');
 /** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
-const auditHeadKey = () => headKey(process.env.CDM_AUDIT_KEY ? new TextEncoder().encode(process.env.CDM_AUDIT_KEY) : loadOrCreateDevSecret());
-const sensitiveDomains = (list?: string) => selectDomains(list).filter((x) => x.sensitivity === 'sensitive');
-async function withDomainDb<T>(d: ReturnType<typeof demoDomain>, fn: (db: Awaited<ReturnType<typeof openDomainDatabase>>) => Promise<T>): Promise<T> {
+const auditHeadKey = async () => (await import('../governance/head.js')).headKey(process.env.CDM_AUDIT_KEY ? new TextEncoder().encode(process.env.CDM_AUDIT_KEY) : loadOrCreateDevSecret());
+const sensitiveDomains = async (list?: string) => (await selectDomains(list)).filter((x) => x.sensitivity === 'sensitive');
+type Db = Awaited<ReturnType<Awaited<ReturnType<typeof storage>>['openDomainDatabase']>>;
+async function withDomainDb<T>(d: DomainDeclaration, fn: (db: Db) => Promise<T>): Promise<T> {
+  const { openDomainDatabase, databaseOptionsFromEnv } = await storage();
   const db = await openDomainDatabase(d, databaseOptionsFromEnv(d));
   try {
     return await fn(db);
@@ -124,14 +215,16 @@ audit
   .option('--domains <names>', 'comma-separated domains')
   .option('--head <file|string>', 'signed heads printed earlier by `cdm audit head` (a file or the text): the chain must still extend them')
   .action(async (o: { domains?: string; head?: string }) => {
+    const { readHead, HeadError } = await import('../governance/head.js');
+    const { verifyDomain } = await import('../governance/verify.js');
     const headText = o.head === undefined ? undefined : existsSync(o.head) ? readFileSync(o.head, 'utf8') : o.head;
     let ok = true;
-    for (const d of sensitiveDomains(o.domains)) {
+    for (const d of await sensitiveDomains(o.domains)) {
       const lines = await withDomainDb(d, async (db) => {
         let head;
         if (headText !== undefined) {
           try {
-            head = await readHead(headText, d.name, auditHeadKey());
+            head = await readHead(headText, d.name, await auditHeadKey());
           } catch (e) {
             if (!(e instanceof HeadError)) throw e;
             return [`${d.name}: BROKEN: ${e.message}`];
@@ -151,11 +244,13 @@ audit
   .description('print each domain\'s signed audit head (one per line): keep it outside the database, check it with `verify --head`')
   .option('--domains <names>', 'comma-separated domains')
   .action(async (o: { domains?: string }) => {
-    for (const d of sensitiveDomains(o.domains)) {
+    const { GENESIS, verifyAudit } = await import('../governance/audit.js');
+    const { signHead } = await import('../governance/head.js');
+    for (const d of await sensitiveDomains(o.domains)) {
       const chain = await withDomainDb(d, (db) => verifyAudit(db));
       if (!chain.ok) throw new Error(`${d.name}: the audit chain is broken at entry ${chain.brokenAt} (${chain.reason}); not signing it`);
       const head = chain.head ?? { seq: '0', hash: GENESIS };
-      console.log(await signHead({ domain: d.name, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, auditHeadKey()));
+      console.log(await signHead({ domain: d.name, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, await auditHeadKey()));
     }
   });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { PrivacyCost } from '../dp/cost.js';
+import { askedAt } from '../dp/accountant.js';
 import { rhoForEpsilonDelta, splitEqually } from '../dp/conversions.js';
 import { discreteGaussianMechanism, discreteLaplaceMechanism, epsilonForAccuracy, rhoForAccuracy, type IntegerMechanism } from '../dp/mechanisms.js';
 import { keySelection } from '../dp/selection.js';
@@ -136,8 +137,6 @@ export function buildPlan(spec: QuerySpec): Plan {
     const buckets = groupCols.reduce((n, c) => n * c.categories!.length, 1);
     if (buckets > MAX_PUBLIC_BUCKETS) throw badInput(`Grouping by ${by.join(', ')} makes ${buckets} groups; at most ${MAX_PUBLIC_BUCKETS}.`, { field: 'by' });
   }
-  if (keys === 'select' && spec.aggregates.some((a) => a.kind !== 'count'))
-    throw badInput(`Grouping by ${groupCols.filter((c) => !c.categories).map((c) => c.name).join(', ')} (no public category list) supports COUNT(*) only: its keys come from DP key selection.`, { field: 'by' });
 
   const { relation, schema } = analyse(bounded(requested, unbounded, by, keys === 'select'));
   const c = schema.contribution;
@@ -170,18 +169,35 @@ export function buildPlan(spec: QuerySpec): Plan {
     return { label: a.label ?? defaultLabel(a), aggregate: a.kind, column, uses };
   });
 
-  const parts = stats.size + quantileSpecs.length;
   const costs: PrivacyCost[] = [];
   let keySel: KeySelectionPlan | undefined;
   let statistics: Statistic[];
+  // The budget the measurements share (all of it, unless key selection takes a part first).
+  let measure = privacy;
+  let parts = stats.size + quantileSpecs.length;
   if (keys === 'select') {
     if (!(privacy.delta > 0)) throw badInput('Grouping keys without a public list need delta > 0 (DP key selection).', { field: 'privacy.delta' });
-    // DP key selection's threshold assumes a unit adds at most 1 to each of at most maxGroups keys
-    // (Wilson et al. 2020), which the bound (perGroup = 1) guarantees.
-    const ks = keySelection({ epsilon: privacy.epsilon, delta: privacy.delta, maxGroupsPerUnit: c.groups!.maxGroups });
+    const countsOnly = spec.aggregates.every((a) => a.kind === 'count');
+    // Keys first: DP key selection (Wilson et al. 2020) on the noisy row count per key, whose
+    // threshold assumes a unit adds at most 1 to each of at most maxGroups keys, which the bound
+    // (perGroup = 1) guarantees. COUNT(*) alone is released from the selection's own noisy counts
+    // (the whole budget); any other aggregate is measured afterwards at the released keys with the
+    // other half, as a second mechanism over the same bounded rows (basic composition: the costs
+    // add; the released keys are post-processing of the first). The selection count is added as a
+    // hidden statistic when the request has no COUNT(*).
+    const selection = countsOnly ? privacy.epsilon : privacy.epsilon / 2;
+    const ks = keySelection({ epsilon: selection, delta: privacy.delta, maxGroupsPerUnit: c.groups!.maxGroups });
     keySel = { scale: ks.scale, threshold: ks.threshold, mechanism: ks.mechanism };
     costs.push(ks.cost);
-    statistics = [...stats.values()].map((s) => ({ ...s, mechanism: ks.mechanism }));
+    if (!stats.has('count:*')) stats.set('count:*', { id: `s${stats.size}`, kind: 'count', ...bounds('count', undefined, c) });
+    measure = { ...privacy, epsilon: privacy.epsilon - selection, mechanism: 'LAPLACE' };
+    parts = stats.size - 1 + quantileSpecs.length;
+    statistics = [...stats.values()].map((s) => {
+      if (s.kind === 'count' && !s.column) return { ...s, mechanism: ks.mechanism };
+      const mechanism = mechanismFor(measure, s.sensitivity.l1, parts, s.kind === 'sum' ? (s.grid?.g ?? 1) : 1);
+      costs.push(mechanism.cost);
+      return { ...s, mechanism };
+    });
   } else {
     statistics = [...stats.values()].map((s) => {
       const mechanism = mechanismFor(privacy, privacy.mechanism === 'GAUSSIAN' ? s.sensitivity.l2 : s.sensitivity.l1, parts, s.kind === 'sum' ? (s.grid?.g ?? 1) : 1);
@@ -190,7 +206,7 @@ export function buildPlan(spec: QuerySpec): Plan {
     });
   }
   const quantiles = quantileSpecs.map((q) => {
-    const perPart = splitEqually(privacy.epsilon, parts);
+    const perPart = splitEqually(measure.epsilon, parts);
     const groups = c.groups?.maxGroups ?? 1;
     const rowsPerGroup = c.groups?.perGroup ?? c.rows;
     costs.push({ kind: 'pure', epsilon: perPart });
@@ -212,7 +228,9 @@ export function buildPlan(spec: QuerySpec): Plan {
     quantiles,
     keySelection: keySel,
     outputs,
-    costs,
+    // The request's (epsilon, delta) on its costs: the accountant's basic route charges the request
+    // as a whole, so no request moves a budget by more than it asked (issue 18).
+    costs: askedAt(costs, { epsilon: privacy.epsilon, delta: privacy.delta }),
     epsilon: privacy.epsilon,
     delta: privacy.delta,
     mechanism,

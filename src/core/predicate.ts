@@ -127,7 +127,7 @@ export function canonical(p: Predicate): Predicate {
         else if (!(a.op === 'true' && p.op === 'and')) flat.push(a);
       }
       if (p.op === 'or' && flat.some((a) => a.op === 'true')) return TRUE;
-      const merged = p.op === 'and' ? mergeRanges(flat) : flat;
+      const merged = p.op === 'and' ? mergeRanges(flat) : mergeIns(flat);
       const unique = [...new Map(merged.map((a) => [JSON.stringify(a), a])).values()].sort(order);
       if (unique.length === 0) return TRUE;
       return unique.length === 1 ? unique[0]! : { op: p.op, args: unique };
@@ -135,6 +135,18 @@ export function canonical(p: Predicate): Predicate {
     default:
       return p;
   }
+}
+
+/** x IN A OR x IN B is x IN (A u B): `a = 1 OR a = 2` and `a IN (1, 2)` are one plan. */
+function mergeIns(args: Predicate[]): Predicate[] {
+  const lists = new Map<string, Scalar[]>();
+  const rest: Predicate[] = [];
+  for (const a of args) {
+    if (a.op === 'in') lists.set(a.column, [...(lists.get(a.column) ?? []), ...a.values]);
+    else rest.push(a);
+  }
+  for (const [column, values] of lists) rest.push({ op: 'in', column, values: sortValues(values) });
+  return rest;
 }
 
 /** x >= v AND x <= v is x IN (v); the tightest of repeated bounds on one column is kept. */

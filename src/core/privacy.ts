@@ -1,6 +1,7 @@
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { rhoForEpsilonDelta } from '../dp/conversions.js';
 import { badInput } from '../errors.js';
+import { validatePrivacyInput } from './privacy-input.js';
 
 /**
  * The privacy a request asks for, resolved against the domain's defaults and checked once for
@@ -36,6 +37,8 @@ export function resolvePrivacy(
   p: PrivacyRequest | null | undefined,
   opts: { needsPure: boolean; defaultDelta: boolean; accuracyAllowed: string | null },
 ): ResolvedPrivacy {
+  // Types and ranges of every argument first (one module for every front end), then defaults.
+  validatePrivacyInput(p, { aggregate: opts.needsPure ? 'quantile' : 'count', keySelection: opts.defaultDelta, defaultDelta: domain.policy.defaultDelta, defaultEpsilon: domain.policy.defaultEpsilon });
   p = p ?? {};
   const mechanism: MechanismChoice = p.mechanism ?? (p.delta && p.delta > 0 && !opts.needsPure ? 'GAUSSIAN' : 'LAPLACE');
   if (mechanism === 'GAUSSIAN' && opts.needsPure) throw badInput('Quantiles use permute-and-flip (pure epsilon): omit mechanism or ask LAPLACE.', { field: 'privacy.mechanism' });

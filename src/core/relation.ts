@@ -27,11 +27,21 @@ export type Relation =
    */
   | { op: 'joinOnUnit'; left: Relation; right: Relation }
   /**
+   * A row-wise computed numeric column (SQL's CASE inside an aggregate): the first arm whose
+   * predicate holds gives the value, a constant or a declared numeric column, else `otherwise`
+   * (null: SQL NULL). One row in, one row out, decided on that row alone: stable with constant 1.
+   * Its public bounds are the hull of the arms' bounds, so aggregates of it stay bounded.
+   */
+  | { op: 'derive'; input: Relation; column: string; cases: { when: Predicate; then: DerivedValue }[]; otherwise: DerivedValue }
+  /**
    * Contribution bounding: keep at most `maxRows` rows of each unit; with `by`, keep each unit in
    * at most `maxGroups` groups (of the `by` columns) with at most `perGroup` rows in each. The
    * choice depends only on the unit's own rows (and fresh randomness), so other units are untouched.
    */
   | { op: 'bound'; input: Relation; maxRows: number; by?: string[]; maxGroups?: number; perGroup?: number };
+
+/** An arm of a derived column: a constant, a declared numeric column, or NULL. */
+export type DerivedValue = { value: number } | { column: string } | null;
 
 /** Fluent construction, so a plan reads like the question (in the spirit of Tumult's QueryBuilder). */
 export class RelationBuilder {
@@ -48,6 +58,9 @@ export class RelationBuilder {
   joinOnUnit(right: RelationBuilder): RelationBuilder {
     return new RelationBuilder({ op: 'joinOnUnit', left: this.relation, right: right.relation });
   }
+  derive(column: string, cases: { when: Predicate; then: DerivedValue }[], otherwise: DerivedValue): RelationBuilder {
+    return new RelationBuilder({ op: 'derive', input: this.relation, column, cases, otherwise });
+  }
   bound(maxRows: number, groups?: { by: string[]; maxGroups: number; perGroup: number }): RelationBuilder {
     return new RelationBuilder({ op: 'bound', input: this.relation, maxRows, ...(groups ?? {}) });
   }
@@ -60,6 +73,7 @@ export function datasetsOf(r: Relation): DatasetDeclaration[] {
       return [r.dataset];
     case 'filter':
     case 'bound':
+    case 'derive':
       return datasetsOf(r.input);
     case 'joinPublic':
       return [...datasetsOf(r.input), r.table];

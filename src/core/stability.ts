@@ -18,6 +18,7 @@ import type { ColumnInfo, RelationSchema } from './schema.js';
  *    d_out <= k d_in. Other units' joined rows do not depend on the unit.
  *  - joinOnUnit: only rows with the same unit value meet, so the unit's output rows are its a*b
  *    pairs: d_out <= d_left * d_right; no other unit's output changes.
+ *  - derive: a value computed from one row's own columns, one row out per row in: d_out = d_in.
  *  - bound: per-unit truncation decided on the unit's own rows: d_out <= min(d_in, maxRows) (and
  *    with groups: at most maxGroups groups, perGroup rows each), whatever d_in was.
  */
@@ -56,6 +57,11 @@ export function analyse(r: Relation): { relation: Relation; schema: RelationSche
       const left = analyse(r.left);
       const right = analyse(r.right);
       return { relation: { op: 'joinOnUnit', left: left.relation, right: right.relation }, schema: joinOnUnitSchema(left.schema, right.schema, right.relation) };
+    }
+    case 'derive': {
+      const input = analyse(r.input);
+      const cases = r.cases.map((c) => ({ when: checkPredicate(c.when, input.schema.columns, 'CASE'), then: c.then }));
+      return { relation: { ...r, input: input.relation, cases }, schema: deriveSchema(input.schema, r) };
     }
     case 'bound': {
       const input = analyse(r.input);
@@ -135,4 +141,42 @@ function boundSchema(input: RelationSchema, r: Extract<Relation, { op: 'bound' }
     ...input,
     contribution: { rows, groups: { by: r.by, maxGroups: Math.min(maxGroups, rows), perGroup: Math.min(perGroup, rows) } },
   };
+}
+
+const MAX_DERIVED_CONSTANT = 1e15;
+
+/** The derived column's public description: numeric, bounds = hull of its arms, finest grid of its columns. */
+function deriveSchema(input: RelationSchema, r: Extract<Relation, { op: 'derive' }>): RelationSchema {
+  if (input.contribution.groups) throw badInput('A computed column must come before grouping.');
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(r.column) || input.columns.has(r.column)) throw badInput(`"${r.column}" cannot name a computed column here.`);
+  if (r.cases.length === 0 || r.cases.length > 50) throw badInput('CASE needs 1 to 50 WHEN arms.');
+  let lo = Infinity;
+  let hi = -Infinity;
+  let integer = true;
+  let granularity: number | undefined;
+  for (const v of [...r.cases.map((c) => c.then), r.otherwise]) {
+    if (v === null) continue;
+    if ('value' in v) {
+      if (!(Number.isFinite(v.value) && Math.abs(v.value) <= MAX_DERIVED_CONSTANT)) throw badInput(`CASE values must be finite numbers up to 1e15 (got ${v.value}).`);
+      lo = Math.min(lo, v.value);
+      hi = Math.max(hi, v.value);
+      integer &&= Number.isInteger(v.value);
+      continue;
+    }
+    const c = input.columns.get(v.column);
+    if (!c || (c.type !== 'integer' && c.type !== 'float') || !c.bounds) throw badInput(`CASE can return declared numeric columns only, not "${v.column}".`, { column: v.column });
+    lo = Math.min(lo, c.bounds[0]);
+    hi = Math.max(hi, c.bounds[1]);
+    integer &&= c.type === 'integer';
+    const g = c.granularity ?? 1;
+    granularity = granularity === undefined ? g : Math.min(granularity, g);
+  }
+  if (!(lo <= hi)) throw badInput('CASE must return at least one number.');
+  // A constant-only CASE has a one-point span: widen it so the column has two distinct bounds.
+  if (lo === hi) hi = lo + 1;
+  const type = integer ? ('integer' as const) : ('float' as const);
+  const declaration: ColumnDeclaration = { name: r.column, sql: r.column, type, bounds: [lo, hi], granularity: integer ? undefined : granularity, description: 'Computed by CASE.' };
+  const columns = new Map(input.columns);
+  columns.set(r.column, info(declaration, r.column, r.column, true));
+  return { ...input, columns };
 }

@@ -30,6 +30,19 @@ export const ColumnSchema = z
     categories: z.array(z.string().min(1).max(200)).min(1).max(1000).optional(),
     /** Public granularity at which real values are released (numeric columns); default 1 for integers. */
     granularity: z.number().positive().optional(),
+    /**
+     * PUBLIC binning of a numeric column for synthetic data (from documentation, never from the
+     * data; see src/synth/columns.ts): point masses with their own code, and bin edges or a scale.
+     */
+    synthetic: z
+      .object({
+        specialValues: z.array(z.number()).max(20).optional(),
+        binEdges: z.array(z.number()).min(1).max(1000).optional(),
+        scale: z.enum(['linear', 'log']).optional(),
+        bins: z.number().int().min(1).max(1000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .superRefine((c, ctx) => {
     const numeric = c.type === 'integer' || c.type === 'float';
@@ -45,13 +58,38 @@ export const ColumnSchema = z
       ctx.addIssue({ code: 'custom', path: ['categories'], message: 'categories must be distinct' });
     if (c.type === 'integer' && c.bounds && !c.bounds.every(Number.isInteger))
       ctx.addIssue({ code: 'custom', path: ['bounds'], message: 'an integer column needs integer bounds' });
+    if (c.synthetic && !(numeric && c.bounds)) ctx.addIssue({ code: 'custom', path: ['synthetic'], message: 'only numeric columns have a synthetic binning' });
+    else if (c.synthetic) {
+      const [lo, hi] = c.bounds!;
+      const inside = (xs: number[] | undefined) => (xs ?? []).every((x) => x >= lo && x <= hi);
+      const increasing = (xs: number[] | undefined) => (xs ?? []).every((x, i, a) => i === 0 || x > a[i - 1]!);
+      if (!inside(c.synthetic.specialValues) || !increasing(c.synthetic.specialValues))
+        ctx.addIssue({ code: 'custom', path: ['synthetic', 'specialValues'], message: 'must be increasing and within the bounds' });
+      if (!inside(c.synthetic.binEdges) || !increasing(c.synthetic.binEdges))
+        ctx.addIssue({ code: 'custom', path: ['synthetic', 'binEdges'], message: 'must be increasing and within the bounds' });
+      if (c.synthetic.binEdges && (c.synthetic.scale || c.synthetic.bins))
+        ctx.addIssue({ code: 'custom', path: ['synthetic'], message: 'give binEdges, or scale and bins, not both' });
+    }
   });
 
 const SourceSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('csv'),
-    /** Path relative to the repository root (gzipped CSV with a header row). */
+    /**
+     * CSV with a header row, plain or gzipped (detected from the content). A relative path is
+     * relative to the declaration file's folder (src/domain/loader.ts resolves it at load).
+     */
     file: z.string().min(1),
+    /** Header columns of the file that are not declared and are skipped (anything else is an error). */
+    ignore: z.array(z.string()).optional(),
+  }),
+  z.object({
+    /**
+     * Existing data: `table` names a table or view that already lives in the domain's own database
+     * schema and is never copied or dropped. `cdm domain prepare` adds the load-time rank to a table
+     * (src/seed/prepare.ts); without it, queries bound contributions per query.
+     */
+    kind: z.literal('table'),
   }),
   z.object({
     kind: z.literal('generated'),
@@ -70,6 +108,12 @@ export const DatasetSchema = z
     description: text,
     /** Column naming the protected person, or "row" when one row is one person. */
     privacyUnit: z.string().min(1),
+    /**
+     * 'public': the rows themselves are public (e.g. reference data replicated into a sensitive
+     * domain), so DP SQL may join a sensitive dataset to it on its declared `key`. Default: the
+     * domain's sensitivity decides.
+     */
+    access: z.enum(['public']).optional(),
     contribution: z.object({
       maxRowsPerUnit: z.number().int().min(1).max(10_000),
       maxGroupsPerUnit: z.number().int().min(1).max(1_000),
@@ -89,6 +133,8 @@ export const DatasetSchema = z
       ctx.addIssue({ code: 'custom', path: ['key'], message: `"${d.key}" is not a declared column` });
     if (isStateTable(d.table))
       ctx.addIssue({ code: 'custom', path: ['table'], message: `"${d.table}" is one of the node's own state tables; choose another table name` });
+    if (d.access === 'public' && (d.privacyUnit !== 'row' || !d.key))
+      ctx.addIssue({ code: 'custom', path: ['access'], message: 'a public dataset has privacyUnit "row" and a declared key' });
     if (d.privacyUnit === 'row' && d.contribution.maxRowsPerUnit !== 1)
       ctx.addIssue({ code: 'custom', path: ['contribution', 'maxRowsPerUnit'], message: 'must be 1 when the privacy unit is the row' });
   });
@@ -112,6 +158,8 @@ export const DomainSchema = z
       defaultDelta: z.number().min(0).lt(1),
       allowedAggregates: z.array(z.string()).optional(),
       rateLimitPerMinute: z.number().int().positive().optional(),
+      /** Roles whose tokens may query this domain (besides its admins); default ["analyst"] (src/auth/authorise.ts). */
+      queryRoles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/)).min(1).optional(),
     }),
     datasets: z.array(DatasetSchema).min(1),
   })

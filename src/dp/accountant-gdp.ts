@@ -236,7 +236,8 @@ const zcdpMemo = new Map<number, number>();
  * mu^2 for a rho-zCDP release: 2 c rho with c found by bisection above pi/2 (no smaller c can be
  * right for small rho: randomised response with eps tanh(eps/2) = rho is rho-zCDP and needs
  * mu = 1.2533 eps, i.e. c -> pi/2), keeping only verified values of c (c ~ 2.2 in practice).
- * Memoised (each verification walks a few hundred cells; 1-40 ms).
+ * Memoised (each verification walks a few hundred cells; 1-40 ms). Returns +Infinity (never throws)
+ * when no c can be verified (rho above ~26.9): "the GDP route cannot price this release".
  */
 export function zcdpGdpMu2(rho: number): number {
   if (rho === 0) return 0;
@@ -248,14 +249,20 @@ export function zcdpGdpMu2(rho: number): number {
   while (!ok(hi)) {
     lo = hi;
     hi *= 2;
-    if (hi > 1e6) throw new RangeError(`zcdp: cannot convert rho=${rho} to GDP`);
+    // No verified c (from rho ~26.9 up, the profiles' floating-point margins overlap near eps = 0):
+    // the GDP route cannot price this release, so it becomes unusable (+Infinity), which is valid;
+    // the zCDP and basic routes still account for it. Requests this large are refused up front.
+    if (hi > 1e6) return remember(rho, Infinity);
   }
   for (let i = 0; i < 20 && hi - lo > 1e-3 * hi; i++) {
     const mid = 0.5 * (lo + hi);
     if (ok(mid)) hi = mid;
     else lo = mid;
   }
-  const mu2 = 2 * hi * rho * (1 + 1e-12);
+  return remember(rho, 2 * hi * rho * (1 + 1e-12));
+}
+
+function remember(rho: number, mu2: number): number {
   if (zcdpMemo.size > 4096) zcdpMemo.clear();
   zcdpMemo.set(rho, mu2);
   return mu2;

@@ -10,6 +10,7 @@
  * range, so every value in [0, n) is exactly equally likely (no modulo bias, no floats).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { config } from '../config.js';
 
 export interface RandomSource {
   /** A uniform integer in [0, n), n >= 1. */
@@ -111,7 +112,7 @@ class BitSource implements RandomSource {
 export const systemRandom: RandomSource = new BitSource(() => randomBytes(POOL_BYTES));
 
 function assertNotProduction(what: string): void {
-  if (process.env.NODE_ENV === 'production') throw new Error(`${what} is not available when NODE_ENV=production`);
+  if (config().NODE_ENV === 'production') throw new Error(`${what} is not available when NODE_ENV=production`);
 }
 
 /**
@@ -136,12 +137,12 @@ let installed: RandomSource | null = null;
 export function currentRandom(): RandomSource {
   if (installed === null) return systemRandom;
   // Checked on every use, not only at install time, in case the environment changed since.
-  if (process.env.NODE_ENV !== 'test') throw new Error('a test random source is installed outside NODE_ENV=test');
+  if (config().NODE_ENV !== 'test') throw new Error('a test random source is installed outside NODE_ENV=test');
   return installed;
 }
 
 /** Installs (or with null, removes) the default source. Only possible when NODE_ENV=test. */
 export function useRandomSourceForTests(src: RandomSource | null): void {
-  if (process.env.NODE_ENV !== 'test') throw new Error('useRandomSourceForTests needs NODE_ENV=test');
+  if (config().NODE_ENV !== 'test') throw new Error('useRandomSourceForTests needs NODE_ENV=test');
   installed = src;
 }

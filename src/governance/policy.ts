@@ -3,6 +3,7 @@ import type { DomainDeclaration } from '../domain/declaration.js';
 import type { Cap } from '../dp/cost.js';
 import { ErrorCode, MeshError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { config } from '../config.js';
 
 /**
  * Policies per domain, per role and per principal (SPEC section 4, governance). The declaration gives
@@ -96,7 +97,7 @@ export class PolicyCache {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly domain: DomainDeclaration,
-    private readonly ttlMs = Number(process.env.CDM_POLICY_TTL_MS ?? 1000),
+    private readonly ttlMs = config().CDM_POLICY_TTL_MS,
   ) {}
 
   async forCaller(caller: Caller): Promise<EffectivePolicy> {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { DatasetDeclaration } from '../domain/declaration.js';
-import { quoteIdent, RANK_COLUMN, type SqlTarget } from '../core/dialect/postgres.js';
+import { quoteIdent, type SqlTarget } from '../core/dialect/postgres.js';
+import { unitColumn, verifiedRank } from '../seed/rank.js';
 import type { DomainDatabase } from '../storage/database.js';
 
 /**
@@ -29,7 +30,7 @@ const VERSION_TTL_MS = 5_000;
 
 class SchemaDataSource implements DataSource {
   private readonly rankedTables = new Set<string>();
-  private readonly checked = new Set<string>();
+  private readonly checked = new Map<string, number>();
   private readonly versions = new Map<string, { v: string; at: number }>();
   constructor(
     readonly kind: string,
@@ -60,13 +61,15 @@ class SchemaDataSource implements DataSource {
         ).catch(() => [{ v: null }]);
         this.versions.set(ds.name, { v: row?.v ?? '', at: Date.now() });
       }
-      if (this.checked.has(ds.table)) continue;
-      const rows = await this.run<{ ok: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3) AS ok`,
-        [this.schema, ds.table, RANK_COLUMN],
-      );
-      if (rows[0]?.ok) this.rankedTables.add(ds.table);
-      this.checked.add(ds.table);
+      const checkedAt = this.checked.get(ds.table);
+      if (checkedAt !== undefined && Date.now() - checkedAt <= VERSION_TTL_MS) continue;
+      // Trusted only when the database enforces the rank's invariant (src/seed/rank.ts); re-checked
+      // every few seconds, so a dropped constraint stops the trust.
+      const unit = unitColumn(ds);
+      const ok = unit ? await verifiedRank({ schema: this.schema, query: this.run }, ds.table, unit.sql) : false;
+      if (ok) this.rankedTables.add(ds.table);
+      else this.rankedTables.delete(ds.table);
+      this.checked.set(ds.table, Date.now());
     }
   }
   /** Forget what was discovered (after a reload of the data). */

@@ -1,4 +1,5 @@
 import type { Caller } from '../auth/tokens.js';
+import { authoriseQuery } from '../auth/authorise.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { buildPlan, type Plan, type QuerySpec } from '../core/plan.js';
 import { datasetsOf } from '../core/relation.js';
@@ -17,6 +18,7 @@ import { answerOf, type Answer } from './release.js';
 import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import { checkPolicy, ReleaseLifecycle, Semaphore } from './lifecycle.js';
+import { config } from '../config.js';
 
 /**
  * The one path every DP answer takes (resolvers are thin adapters over it): a request compiles to
@@ -44,7 +46,7 @@ export interface TableRelease {
 export class QueryEngine {
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
-  private readonly releases = new Semaphore(Number(process.env.CDM_CONCURRENT_RELEASES ?? 4));
+  private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
   readonly lifecycle: ReleaseLifecycle;
@@ -82,6 +84,7 @@ export class QueryEngine {
 
   /** The caller's effective policy, after checking they are not revoked (once per request). */
   policyFor(caller: Caller): Promise<EffectivePolicy> {
+    authoriseQuery(caller, this.domain);
     const s = this.scope(caller);
     s.policy ??= this.policies.forCaller(caller);
     return s.policy;

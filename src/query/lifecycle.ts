@@ -5,6 +5,7 @@ import { ErrorCode, MeshError } from '../errors.js';
 import { chargeOrReuse, completeRelease, failRelease, waitForRelease } from '../governance/ledger.js';
 import { RateLimiter, type EffectivePolicy } from '../governance/policy.js';
 import type { DomainDatabase } from '../storage/database.js';
+import { observeMemoHit, observeRelease } from '../observability/metrics.js';
 
 /**
  * The one release lifecycle (aggregates, DP SQL, synthetic fits, model training):
@@ -89,7 +90,10 @@ export class ReleaseLifecycle {
     checkPolicy(this.domain, policy, r.kind, r.epsilon);
     // Memoised releases are free: served from one indexed read, without a transaction or the rate limit.
     const memo = await this.memoised(r.key, requestMemo);
-    if (memo) return { result: memo.result as T, releaseId: memo.id, cached: true };
+    if (memo) {
+      observeMemoHit(this.domain.name, r.dataset);
+      return { result: memo.result as T, releaseId: memo.id, cached: true };
+    }
     if (policy.rateLimitPerMinute && !this.limiter.allow(r.caller.id, policy.rateLimitPerMinute))
       throw new MeshError(ErrorCode.RATE_LIMITED, `More than ${policy.rateLimitPerMinute} DP queries a minute; slow down.`);
     const outcome = await chargeOrReuse(this.db, {
@@ -119,6 +123,7 @@ export class ReleaseLifecycle {
       throw e;
     }
     await completeRelease(this.db, outcome.releaseId, r.caller.id, result);
+    observeRelease(this.domain.name, r.dataset, r.epsilon);
     this.remember(r.key, { id: outcome.releaseId, result });
     return { result, releaseId: outcome.releaseId, cached: false };
   }

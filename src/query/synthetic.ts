@@ -6,7 +6,7 @@ import { badInput, ErrorCode, MeshError } from '../errors.js';
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { binEdges, decodeColumn, describe, fit, rhoFromEpsilonDelta, sample, type Domain, type SynthModel } from '../synth/index.js';
+import { codeCount, decodeNumeric, defaultFitDelta, describe, fit, numericBinning, numericCodeSql, planFit, rhoFromEpsilonDelta, sample, shapeOf, type Domain, type NumericBinning, type SynthModel } from '../synth/index.js';
 import { relationStatement } from '../core/dialect/postgres.js';
 import { not, and } from '../core/predicate.js';
 import { RelationBuilder, type Relation } from '../core/relation.js';
@@ -14,6 +14,7 @@ import { analyse } from '../core/stability.js';
 import { checkPolicy, ReleaseLifecycle } from './lifecycle.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import type { PrivacyRequest } from './types.js';
+import { validatePrivacyInput } from '../core/privacy-input.js';
 
 /**
  * DP synthetic data for a sensitive dataset (SPEC section 5): the public discretisation of its
@@ -27,12 +28,9 @@ interface SynthColumn {
   column: ColumnDeclaration;
   size: number;
   categories?: string[];
-  edges?: number[];
-  integer: boolean;
+  binning?: NumericBinning;
 }
 
-const NUMERIC_BINS = 32;
-const PER_VALUE_MAX = 100;
 export const MAX_SYNTHETIC_ROWS = 1_000_000;
 const METHOD = 'aim';
 /** Scratch tables of fits in progress (dropped after each fit; leftovers are dropped at start). */
@@ -40,38 +38,30 @@ export const SCRATCH_PREFIX = '_cdm_synth_';
 
 /**
  * Columns that can be synthesised from public information only: categorical with a public list,
- * numeric on public bounds (one bin per integer when there are at most 100, else 32 equal bins).
+ * numeric on public bounds and the column's declared binning (src/synth/columns.ts).
  * Identifiers, free text and categories without a public list are left out (returned as null).
  */
 export function synthColumns(ds: DatasetDeclaration): SynthColumn[] {
   const out: SynthColumn[] = [];
   for (const c of ds.columns) {
     if (c.name === ds.privacyUnit) continue;
-    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories, integer: false });
+    if (c.type === 'categorical' && c.categories) out.push({ column: c, size: c.categories.length, categories: c.categories });
     if (c.type === 'integer' || c.type === 'float') {
-      const [lo, hi] = c.bounds!;
-      const perValue = c.type === 'integer' && hi - lo + 1 <= PER_VALUE_MAX;
-      // Per-integer bins end just below hi + 1, so bin i holds exactly the integer lo + i.
-      const edges = perValue ? binEdges(lo, hi + 0.999, hi - lo + 1) : binEdges(lo, hi, NUMERIC_BINS);
-      out.push({ column: c, size: edges.length - 1, edges, integer: c.type === 'integer' });
+      const binning = numericBinning(c);
+      out.push({ column: c, size: codeCount(binning), binning });
     }
   }
   return out;
 }
 
-/** SQL for a column's code, the same binning as binIndex (clamped into the first/last bin). */
+/** SQL for a column's code, the same coding as src/synth/columns.ts codeOf. */
 function codeSql(s: SynthColumn, params: unknown[]): string {
   const col = quoteIdent(s.column.sql);
   if (s.categories) {
     params.push(s.categories);
     return `(array_position($${params.length}::text[], ${col}::text) - 1)`;
   }
-  const lo = s.edges![0]!;
-  const hi = s.edges![s.edges!.length - 1]!;
-  params.push(lo, hi, s.size);
-  const [pl, ph, pn] = [params.length - 2, params.length - 1, params.length];
-  // Clamp in float8 before the cast: NaN (sorts above all numbers) and +-Infinity land in an end bin.
-  return `LEAST(GREATEST(floor((${col}::float8 - $${pl}::float8) / ($${ph}::float8 - $${pl}::float8) * $${pn}::int), 0), $${pn}::int - 1)::int`;
+  return numericCodeSql(col, s.binning!, params);
 }
 
 /**
@@ -208,8 +198,10 @@ export class SyntheticService {
   /** What a fit would cost, from its arguments alone (also used by the operation-level check). */
   async plan(caller: Caller, ds: DatasetDeclaration, privacy: PrivacyRequest | null | undefined) {
     const policy = await this.policyFor(caller);
+    validatePrivacyInput(privacy, { aggregate: 'synthetic', defaultDelta: this.domain.policy.defaultDelta, defaultEpsilon: Math.min(1, policy.maxEpsilonPerQuery) });
     const epsilon = privacy?.epsilon ?? Math.min(1, policy.maxEpsilonPerQuery);
-    const delta = privacy?.delta ?? this.domain.policy.defaultDelta;
+    // Without a delta, a fit takes a small documented fraction of the cap's delta (src/synth/budget.ts).
+    const delta = privacy?.delta ?? defaultFitDelta(policy.totalDelta);
     if (privacy?.accuracy || (privacy?.mechanism && privacy.mechanism !== 'GAUSSIAN'))
       throw badInput('Synthetic data takes epsilon and delta (it uses discrete Gaussian noise under zCDP).', { field: 'privacy' });
     if (!(typeof epsilon === 'number' && epsilon >= 1e-3 && epsilon <= 100)) throw badInput('epsilon must be in [0.001, 100] for synthetic data.', { field: 'privacy.epsilon' });
@@ -220,8 +212,12 @@ export class SyntheticService {
     const rho = rhoFromEpsilonDelta(epsilon, delta);
     if (!(rho <= 25)) throw badInput(`epsilon ${epsilon} at delta ${delta} is beyond what the accountant supports for a fit; ask less.`, { field: 'privacy.epsilon' });
     const { rowsPerUnit } = fitRelation(ds, cols);
-    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: rowsPerUnit, v: 2 });
-    return { policy, cols, epsilon, delta, rho, key, rowsPerUnit, costs: [{ kind: 'zcdp' as const, rho }] };
+    // The fit's plan: every measurement's sigma and every selection's cost, proved at (epsilon, delta),
+    // with the contribution bound the relation's stability map gives.
+    const shape = shapeOf(cols.map((c) => ({ name: c.column.name, size: c.size })), { method: METHOD, contributionBound: rowsPerUnit });
+    const fitPlan = planFit(epsilon, delta, shape);
+    const key = JSON.stringify({ d: this.domain.name, ds: ds.name, a: 'synthetic', m: METHOD, e: epsilon, dl: delta, b: rowsPerUnit, v: 3 });
+    return { policy, cols, epsilon, delta, rho: fitPlan.rho, key, rowsPerUnit, costs: fitPlan.costs };
   }
 
   /** The fitted model for (dataset, epsilon, delta): reused if it exists, else fitted and charged once. */
@@ -236,7 +232,7 @@ export class SyntheticService {
         costs,
         epsilon,
         delta,
-        mechanism: `${METHOD} (discrete Gaussian, zCDP)`,
+        mechanism: `${METHOD} (discrete Gaussian measurements, exponential-mechanism selections)`,
         query: { dataset: ds.name, aggregate: 'synthetic', epsilon, delta, method: METHOD },
         compute: (releaseId) => this.fitAndStore(ds, cols, rho, rowsPerUnit, releaseId, epsilon, delta),
       },
@@ -299,9 +295,9 @@ export class SyntheticService {
     cols.forEach((c, i) => {
       const codes = table.codes[i]!;
       if (c.categories) return values.set(c.column.name, Array.from(codes, (k) => c.categories![k]!));
-      const decoded = decodeColumn(codes, c.edges!, samplingSource(modelId, seed * 7919 + i + 1), c.integer);
+      const decoded = decodeNumeric(codes, c.binning!, samplingSource(modelId, seed * 7919 + i + 1));
       const g = c.column.granularity;
-      values.set(c.column.name, g && !c.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
+      values.set(c.column.name, g && !c.binning!.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
     });
     const columns = ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => c.name);
     return { columns, n, value: (row: number, column: string) => values.get(column)?.[row] ?? null };

@@ -87,4 +87,42 @@ export function* clinics(rows: number, seed: number): Generator_ {
   yield out;
 }
 
-export const generators: Record<string, Generator> = { visits, clinics };
+const DRUG_CLASSES = ['analgesic', 'antibiotic', 'anticoagulant', 'antidepressant', 'antidiabetic', 'antihypertensive', 'statin', 'other'];
+const DRUG_WEIGHTS = [20, 18, 6, 8, 9, 15, 12, 12];
+const DRUG_COST: Record<string, number> = { analgesic: 15, antibiotic: 30, anticoagulant: 120, antidepressant: 45, antidiabetic: 90, antihypertensive: 25, statin: 20, other: 60 };
+
+/**
+ * Prescriptions of the same patients as `visits` (ids P0000001, P0000002, ... in the same order),
+ * 0 to 12 per patient: a second sensitive dataset sharing the privacy unit, for joins on it.
+ */
+export function* prescriptions(rows: number, seed: number): Generator_ {
+  const g = new SeededGenerator(seed);
+  let emitted = 0;
+  let patient = 0;
+  let chunk: Row[] = [];
+  while (emitted < rows) {
+    patient++;
+    const n = Math.min(12, Math.floor(-Math.log(1 - g.next()) * 2.2));
+    for (let k = 0; k < n && emitted < rows; k++, emitted++) {
+      const drugClass = g.pick(DRUG_CLASSES, DRUG_WEIGHTS);
+      const quantity = g.pick([7, 14, 28, 30, 60, 90], [20, 15, 25, 20, 10, 10]);
+      const refills = g.int(0, 5);
+      const cost = Math.min(2000, Math.max(1, g.normal(DRUG_COST[drugClass]!, DRUG_COST[drugClass]! / 4) * (quantity / 30)));
+      chunk.push({
+        patient_id: `P${String(patient).padStart(7, '0')}`,
+        drug_class: drugClass,
+        quantity,
+        refills,
+        cost: Math.round(cost * 100) / 100,
+        prescribed_day: g.int(1, 365),
+      });
+      if (chunk.length === CHUNK) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+  }
+  if (chunk.length) yield chunk;
+}
+
+export const generators: Record<string, Generator> = { visits, clinics, prescriptions };

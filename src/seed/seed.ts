@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
-import { createGunzip, gunzipSync } from 'node:zlib';
-import { parse } from 'csv-parse';
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import { fromRoot } from '../paths.js';
+import { repoRoot } from '../paths.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
+import { countRows, csvBatches, type Rejections } from './csv.js';
 import { generators, type Row } from './generators.js';
 import { progress } from './progress.js';
+import { RANK_COLUMN, rankInvariantDdl, unitColumn } from './rank.js';
+
+export { RANK_COLUMN, verifiedRank } from './rank.js';
 
 /**
  * Loads each dataset of a domain from its declared source into its table. Idempotent: a dataset
@@ -22,6 +25,11 @@ export interface SeedResult {
   dataset: string;
   rows: number;
   skipped: boolean;
+  /** The dataset is an existing table or view (never loaded). */
+  existing?: boolean;
+  /** Rows of the source rejected by the declared bounds or categories, by reason. */
+  rejected?: number;
+  rejections?: Record<string, number>;
 }
 
 const BATCH = 5000;
@@ -35,8 +43,9 @@ export async function seedDomain(db: DomainDatabase, domain: DomainDeclaration, 
 }
 
 async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: DatasetDeclaration, opts: SeedOptions): Promise<SeedResult> {
+  if (ds.source.kind === 'table') return existingTable(db, ds);
   const rowsOverride = opts.rows?.[ds.name];
-  const fingerprint = fingerprintOf(ds, rowsOverride);
+  const fingerprint = await fingerprintOf(ds, rowsOverride);
   const [done] = await db.query<{ fingerprint: string; rows: string }>(
     `SELECT fingerprint, rows::text AS rows FROM ${qualified(db, '_cdm_seed')} WHERE dataset = $1`,
     [ds.name],
@@ -46,15 +55,18 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
   }
   const loading = `${ds.table}__loading`;
   await db.exec(`DROP TABLE IF EXISTS ${qualified(db, loading)}; CREATE TABLE ${qualified(db, loading)} (${ds.columns.map(columnDdl).join(', ')})`);
-  const total = ds.source.kind === 'generated' ? (rowsOverride ?? ds.source.rows) : countLines(ds.source.file);
+  const total = ds.source.kind === 'generated' ? (rowsOverride ?? ds.source.rows) : await countRows(csvFile(ds.source.file));
   const bar = progress(`seed ${domain.name}.${ds.name}`, total);
+  const rejections: Rejections = { rows: 0, reasons: new Map() };
   let loaded = 0;
-  for await (const batch of sourceBatches(ds, rowsOverride)) {
+  for await (const batch of sourceBatches(ds, rejections, rowsOverride)) {
     await insertBatch(db, loading, ds.columns, batch);
     loaded += batch.length;
     bar.add(batch.length);
   }
+  bar.add(rejections.rows);
   bar.finish();
+  if (rejections.rows > 0) reportRejections(`${domain.name}.${ds.name}`, rejections);
   await db.exec(rankDdl(db, ds, loading));
   await db.exec(indexDdl(db, ds, loading));
   await db.exec(`BEGIN;
@@ -67,13 +79,38 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
      ON CONFLICT (dataset) DO UPDATE SET fingerprint = excluded.fingerprint, rows = excluded.rows, seeded_at = now()`,
     [ds.name, fingerprint, loaded],
   );
-  return { dataset: ds.name, rows: loaded, skipped: false };
+  const rejected = rejections.rows > 0 ? { rejected: rejections.rows, rejections: Object.fromEntries(rejections.reasons) } : {};
+  return { dataset: ds.name, rows: loaded, skipped: false, ...rejected };
 }
 
-function fingerprintOf(ds: DatasetDeclaration, rowsOverride?: number): string {
-  const h = createHash('sha256').update(JSON.stringify({ layout: 2, columns: ds.columns, source: ds.source, table: ds.table, rowsOverride }));
-  if (ds.source.kind === 'csv') h.update(readFileSync(fromRoot(ds.source.file)));
+/** Existing data is never copied or dropped: only checked to exist (and counted, for the log). */
+async function existingTable(db: DomainDatabase, ds: DatasetDeclaration): Promise<SeedResult> {
+  const [found] = await db.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`,
+    [db.schema, ds.table],
+  );
+  if (found?.n !== '1') throw new Error(`dataset ${ds.name}: table or view "${db.schema}.${ds.table}" does not exist in the domain's database`);
+  return { dataset: ds.name, rows: 0, skipped: true, existing: true };
+}
+
+function reportRejections(label: string, r: Rejections) {
+  const reasons = [...r.reasons].map(([why, n]) => `${why}: ${n.toLocaleString('en')}`).join('; ');
+  process.stderr.write(`seed ${label}: ${r.rows.toLocaleString('en')} rows rejected (${reasons})\n`);
+}
+
+const csvFile = (file: string) => resolve(repoRoot, file);
+
+async function fingerprintOf(ds: DatasetDeclaration, rowsOverride?: number): Promise<string> {
+  // The file's content, not its path: moving the repository or the declaration does not reload.
+  const source = ds.source.kind === 'csv' ? { ...ds.source, file: await fileHash(csvFile(ds.source.file)) } : ds.source;
+  const h = createHash('sha256').update(JSON.stringify({ layout: 3, columns: ds.columns, source, table: ds.table, rowsOverride }));
   return h.digest('hex').slice(0, 32);
+}
+
+async function fileHash(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 const SQL_TYPE: Record<ColumnDeclaration['type'], string> = {
@@ -86,59 +123,36 @@ const SQL_TYPE: Record<ColumnDeclaration['type'], string> = {
 const columnDdl = (c: ColumnDeclaration) => `${quoteIdent(c.sql)} ${SQL_TYPE[c.type]}`;
 
 /**
- * Datasets with a privacy-unit column get `_cdm_rank`: each row's position in a uniformly random
- * order of its unit's rows, drawn once at load. Queries bound contributions with
- * `_cdm_rank <= maxRowsPerUnit`, a plain predicate, instead of a window sort of the matching rows.
- * Still "at most maxRowsPerUnit rows per unit, chosen uniformly at random": the sensitivity is the
- * same; only which rows is fixed at load rather than per query (see src/query/sql.ts).
+ * Ranks are drawn per unit at load (one random permutation of each unit's rows), then the table
+ * gets the invariant that bounding relies on (src/seed/rank.ts).
  */
-export const RANK_COLUMN = '_cdm_rank';
 function rankDdl(db: DomainDatabase, ds: DatasetDeclaration, table: string): string {
-  const unit = ds.privacyUnit === 'row' ? undefined : ds.columns.find((c) => c.name === ds.privacyUnit);
+  const unit = unitColumn(ds);
   if (!unit) return 'SELECT 1';
   const ranked = `${table}__ranked`;
   return `DROP TABLE IF EXISTS ${qualified(db, ranked)};
     CREATE TABLE ${qualified(db, ranked)} AS
       SELECT *, (row_number() OVER (PARTITION BY ${quoteIdent(unit.sql)} ORDER BY random()))::int AS ${RANK_COLUMN} FROM ${qualified(db, table)};
     DROP TABLE ${qualified(db, table)};
-    ALTER TABLE ${qualified(db, ranked)} RENAME TO ${quoteIdent(table)}`;
+    ALTER TABLE ${qualified(db, ranked)} RENAME TO ${quoteIdent(table)};
+    ${rankInvariantDdl(db, table, unit.sql)}`;
 }
 
 function indexDdl(db: DomainDatabase, ds: DatasetDeclaration, table: string): string {
   const stmts: string[] = [];
   const key = ds.key ? ds.columns.find((c) => c.name === ds.key) : undefined;
   if (key) stmts.push(`ALTER TABLE ${qualified(db, table)} ADD PRIMARY KEY (${quoteIdent(key.sql)})`);
-  const unit = ds.privacyUnit === 'row' ? undefined : ds.columns.find((c) => c.name === ds.privacyUnit);
-  if (unit) stmts.push(`CREATE INDEX ON ${qualified(db, table)} (${quoteIdent(unit.sql)})`);
   return stmts.join(';\n') || 'SELECT 1';
 }
 
-async function* sourceBatches(ds: DatasetDeclaration, rowsOverride?: number): AsyncGenerator<Row[]> {
+async function* sourceBatches(ds: DatasetDeclaration, rejections: Rejections, rowsOverride?: number): AsyncGenerator<Row[]> {
   if (ds.source.kind === 'generated') {
     const gen = generators[ds.source.generator];
     if (!gen) throw new Error(`dataset ${ds.name}: unknown generator "${ds.source.generator}"`);
     yield* gen(rowsOverride ?? ds.source.rows, ds.source.seed);
     return;
   }
-  const parser = createReadStream(fromRoot(ds.source.file)).pipe(createGunzip()).pipe(parse({ columns: true, trim: true }));
-  let batch: Row[] = [];
-  for await (const record of parser as AsyncIterable<Record<string, string>>) {
-    const row: Row = {};
-    for (const c of ds.columns) row[c.sql] = csvValue(c, record[c.source ?? c.name]);
-    batch.push(row);
-    if (batch.length === BATCH) {
-      yield batch;
-      batch = [];
-    }
-  }
-  if (batch.length) yield batch;
-}
-
-function csvValue(c: ColumnDeclaration, raw: string | undefined): string | number | null {
-  if (raw === undefined || raw === '' || raw === '?') return null;
-  if (c.type === 'integer') return Number.parseInt(raw, 10);
-  if (c.type === 'float') return Number.parseFloat(raw);
-  return raw;
+  if (ds.source.kind === 'csv') yield* csvBatches(ds, csvFile(ds.source.file), BATCH, rejections);
 }
 
 /** Bulk insert with one array parameter per column: a few parameters whatever the batch size. */
@@ -149,12 +163,4 @@ async function insertBatch(db: DomainDatabase, table: string, columns: ColumnDec
     `INSERT INTO ${qualified(db, table)} (${columns.map((c) => quoteIdent(c.sql)).join(', ')}) SELECT * FROM unnest(${unnest})`,
     arrays,
   );
-}
-
-function countLines(file: string): number {
-  // Only for the progress total: gz files here are small (< 1 MB), so read them whole.
-  const text = gunzipSync(readFileSync(fromRoot(file))).toString('utf8');
-  let n = 0;
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
-  return Math.max(0, n - 1);
 }

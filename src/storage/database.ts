@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { config, configFrom } from '../config.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 
 /**
@@ -34,11 +35,12 @@ export interface DatabaseOptions {
 }
 
 export function databaseOptionsFromEnv(domain: DomainDeclaration, env = process.env): DatabaseOptions {
-  const url = env.DATABASE_URL;
+  const c = configFrom(env);
+  const url = c.DATABASE_URL;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
-    return { url, schema: `${domain.databaseSchema}${env.CDM_SCHEMA_SUFFIX ?? ''}` };
+    return { url, schema: `${domain.databaseSchema}${c.CDM_SCHEMA_SUFFIX}` };
   }
-  const base = env.CDM_DATA_DIR ?? resolve(process.cwd(), '.data');
+  const base = c.CDM_DATA_DIR ?? resolve(process.cwd(), '.data');
   return { dataDir: base === 'memory://' ? 'memory://' : resolve(base, domain.name) };
 }
 
@@ -70,7 +72,7 @@ async function openPGlite(dataDir: string): Promise<DomainDatabase> {
 }
 
 async function openPostgres(url: string, schema: string): Promise<DomainDatabase> {
-  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.CDM_PG_POOL ?? 10) });
+  const pool = new pg.Pool({ connectionString: url, max: config().CDM_PG_POOL });
   pool.on('error', () => undefined); // an idle client's error must not crash the process
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });

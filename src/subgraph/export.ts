@@ -64,6 +64,6 @@ function csvCell(v: string | number | null): string {
 
 export function sendError(res: ServerResponse, code: string, message: string, extensions: Record<string, unknown> = {}) {
   const { http: _drop, ...ext } = extensions;
-  res.writeHead(STATUS[code] ?? 500, { 'content-type': 'application/json' });
+  res.writeHead(STATUS[code] ?? 500, { 'content-type': 'application/json', ...(code === 'UNAUTHENTICATED' ? { 'www-authenticate': 'Bearer' } : {}) });
   res.end(JSON.stringify({ errors: [{ message, extensions: { ...ext, code } }] }));
 }

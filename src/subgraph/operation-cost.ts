@@ -16,7 +16,7 @@ import {
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { OperationItem } from '../query/engine.js';
 import type { AggregateKind, PrivacyRequest } from '../query/types.js';
-import { itemPrivacy, parseDpSql } from '../query/dpsql.js';
+import { sqlOperationItem } from '../sql/run.js';
 import type { SubgraphContext } from './context.js';
 import { names } from './naming.js';
 import { DP_FIELDS, requestFromArgs } from './resolvers.js';
@@ -75,10 +75,9 @@ export function dpFieldsOf(
         if (!def) continue;
         const ds = datasetByType.get(type.name);
         if (type.name === domainType && sel.name.value === 'sql') {
-          const args = getArgumentValues(def, sel, variables) as { query: string; privacy?: PrivacyRequest };
-          const plan = parseDpSql(domain, args.query);
-          const per = itemPrivacy(domain, args.privacy, plan.items.length);
-          for (const item of plan.items) items.push({ dataset: plan.dataset.name, request: { ...item.request, privacy: per } });
+          const args = getArgumentValues(def, sel, variables) as { query: string; privacy?: PrivacyRequest; explain?: boolean };
+          // One statement is one plan (one release); EXPLAIN spends nothing.
+          if (!args.explain) items.push(sqlOperationItem({ domain }, args.query, args.privacy));
         } else if (ds && sel.name.value === 'synthetic') {
           items.push({ dataset: ds.name, synthetic: (getArgumentValues(def, sel, variables).privacy as never) ?? null });
         } else if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {

@@ -1,9 +1,11 @@
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import type { Release } from '../query/engine.js';
+import { runSql, type SqlAnswer } from '../sql/run.js';
+import type { SqlCell } from '../sql/post.js';
 import type { DpValue } from '../query/release.js';
 import type { AggregateKind, AggregateRequest, PrivacyRequest, WhereInput } from '../query/types.js';
-import { itemPrivacy, parseDpSql } from '../query/dpsql.js';
 import { isAdminOf } from '../auth/tokens.js';
+import { authoriseQuery } from '../auth/authorise.js';
 import { adminResolvers } from './admin.js';
 import type { SubgraphContext } from './context.js';
 import { badInput } from '../errors.js';
@@ -38,9 +40,11 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
       ...(sensitive
         ? {
             budget: (_: unknown, __: unknown, ctx: SubgraphContext) => ctx.engine.budget(ctx.caller),
-            sql: (_: unknown, a: { query: string; privacy?: PrivacyRequest }, ctx: SubgraphContext) => runDpSql(domain, a.query, a.privacy, ctx),
-            syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) =>
-              ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined),
+            sql: (_: unknown, a: { query: string; privacy?: PrivacyRequest; explain?: boolean }, ctx: SubgraphContext) => runDpSql(a.query, a.privacy, a.explain ?? false, ctx),
+            syntheticModels: (_: unknown, a: { dataset?: string }, ctx: SubgraphContext) => {
+              authoriseQuery(ctx.caller, domain);
+              return ctx.engine.synthetic.list(a.dataset ? domain.datasets.find((ds) => enumValue(ds.name) === a.dataset)?.name : undefined);
+            },
           }
         : {}),
     },
@@ -118,19 +122,72 @@ function aggregateResolvers(ds: DatasetDeclaration): Record<string, Resolver> {
   };
 }
 
-/** DP SQL: each selected aggregate runs through the engine like its typed field. */
-async function runDpSql(domain: DomainDeclaration, query: string, privacy: PrivacyRequest | undefined, ctx: SubgraphContext) {
-  const plan = parseDpSql(domain, query);
-  const per = itemPrivacy(domain, privacy, plan.items.length);
-  const releases: Release[] = [];
-  for (const item of plan.items) releases.push(await ctx.engine.run(ctx.caller, plan.dataset.name, { ...item.request, privacy: per }));
-  const base = { query: plan.normalized, dataset: plan.dataset.name, columns: plan.items.map((i) => i.label), epsilon: per.epsilon! * plan.items.length, cached: releases.every((r) => r.cached) };
-  if (plan.groupBy.length > 0) {
-    const r = releases[0]!;
-    if (r.answer.kind !== 'histogram') throw new Error('expected a histogram');
-    return { ...base, rows: r.answer.buckets.map((b) => ({ key: b.key, values: [toDpNumber(b.count, r)] })) };
+/** DP SQL (src/sql): one statement, one release; the answer in the old (key/values) and typed shapes. */
+async function runDpSql(query: string, privacy: PrivacyRequest | undefined, explain: boolean, ctx: SubgraphContext) {
+  return sqlReleaseOf(await runSql(ctx.engine, ctx.caller, query, privacy, explain));
+}
+
+export function sqlReleaseOf(a: SqlAnswer) {
+  const base = { query: a.query, dataset: a.dataset, datasets: a.datasets, epsilon: a.epsilon, delta: a.delta, mechanism: a.mechanism, cached: a.cached, releaseId: a.releaseId };
+  if (!a.table) {
+    const e = a.explain!;
+    const plan = e.plan;
+    return {
+      ...base,
+      columns: [],
+      rows: [],
+      table: null,
+      explain: {
+        datasets: plan.datasets,
+        relation: a.relation,
+        rowsPerUnit: plan.contribution.rowsPerUnit,
+        groupsPerUnit: plan.contribution.groupsPerUnit,
+        rowsPerGroup: plan.contribution.rowsPerGroup,
+        groupBy: plan.groupBy,
+        keys: plan.keys,
+        measurements: plan.measurements,
+        costs: JSON.stringify(plan.costs),
+        epsilonCharged: e.epsilonCharged,
+        fitsBudget: e.fitsBudget,
+        remainingAfter: e.remainingAfter,
+        standardError: e.standardError,
+        note: e.note,
+      },
+    };
   }
-  return { ...base, rows: [{ key: [], values: releases.map(dpNumber) }] };
+  const t = a.table;
+  const dp = t.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.private && (c.type === 'INTEGER' || c.type === 'FLOAT'));
+  const dpNumberOf = (cell: SqlCell) => ({
+    value: typeof cell.value === 'number' ? cell.value : NaN,
+    standardError: cell.standardError ?? NaN,
+    confidenceInterval: { low: cell.low ?? NaN, high: cell.high ?? NaN, confidence: cell.confidence ?? 0.95 },
+    errorScale: cell.errorScale ?? 'VALUE',
+    epsilon: a.epsilon,
+    delta: a.delta,
+    mechanism: a.mechanism,
+    cached: a.cached,
+    releaseId: a.releaseId,
+  });
+  return {
+    ...base,
+    columns: dp.map(({ c }) => c.name),
+    rows: t.rows.map((cells, r) => ({ key: t.keys[r] ?? [], values: dp.map(({ i }) => dpNumberOf(cells[i]!)) })),
+    table: {
+      columns: t.columns,
+      rows: t.rows.map((cells) => ({
+        cells: cells.map((c) => ({
+          text: c.value === null ? null : String(c.value),
+          number: typeof c.value === 'number' ? c.value : null,
+          isNull: c.value === null,
+          standardError: c.standardError,
+          confidenceInterval: c.low !== null && c.high !== null ? { low: c.low, high: c.high, confidence: c.confidence ?? 0.95 } : null,
+          confidence: c.confidence,
+          errorScale: c.errorScale,
+        })),
+      })),
+    },
+    explain: null,
+  };
 }
 
 function dpNumber(r: Release) {

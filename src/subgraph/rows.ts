@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import { authoriseQuery } from '../auth/authorise.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { badInput } from '../errors.js';
 import { compileWhere, filterSql } from '../query/filters.js';
@@ -21,6 +22,7 @@ export function openRowsResolvers(domain: DomainDeclaration, ds: DatasetDeclarat
   return {
     [t.type]: {
       rows: async (_: unknown, args: { first?: number; after?: string; where?: WhereInput }, ctx: SubgraphContext) => {
+        authoriseQuery(ctx.caller, domain);
         const first = args.first ?? 20;
         if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}.`, { field: 'first' });
         const params: unknown[] = [];
@@ -40,12 +42,12 @@ export function openRowsResolvers(domain: DomainDeclaration, ds: DatasetDeclarat
         const edges = page.map((node) => ({ cursor: encodeCursor(String(node[key.name])), node }));
         return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: total[0]?.n ?? 0 };
       },
-      ...(ds.key ? { byKey: (_: unknown, args: Record<string, string>, ctx: SubgraphContext) => loaderFor(ctx, ds).load(String(args[ds.key!])) } : {}),
+      ...(ds.key ? { byKey: (_: unknown, args: Record<string, string>, ctx: SubgraphContext) => loaderFor(ctx, domain, ds).load(String(args[ds.key!])) } : {}),
     },
     ...(ds.key
       ? {
           [t.row]: {
-            __resolveReference: (ref: Record<string, unknown>, ctx: SubgraphContext) => loaderFor(ctx, ds).load(String(ref[ds.key!])),
+            __resolveReference: (ref: Record<string, unknown>, ctx: SubgraphContext) => loaderFor(ctx, domain, ds).load(String(ref[ds.key!])),
           },
         }
       : {}),
@@ -53,7 +55,8 @@ export function openRowsResolvers(domain: DomainDeclaration, ds: DatasetDeclarat
 }
 
 /** One query per request for all the keys asked (dataloader batches _entities and byKey). */
-function loaderFor(ctx: SubgraphContext, ds: DatasetDeclaration) {
+function loaderFor(ctx: SubgraphContext, domain: DomainDeclaration, ds: DatasetDeclaration) {
+  authoriseQuery(ctx.caller, domain);
   let loader = ctx.loaders.get(ds.name);
   if (!loader) {
     const key = ds.columns.find((c) => c.name === ds.key)!;

@@ -7,6 +7,7 @@ import type { DomainDeclaration } from '../domain/declaration.js';
 import { MeResolver, Principal } from './principal.js';
 import { domainResolvers } from './resolvers.js';
 import { domainSdl } from './sdl.js';
+import { ML_SHARED_SDL, mlResolvers, mlSdl } from './ml.js';
 import { FloatFilter, IntFilter, PolicyInput, PrivacyInput, SHARED_TYPES, StringFilter } from './types.js';
 
 /**
@@ -34,13 +35,14 @@ function sharedPart() {
 
 export function subgraphSdlSource(domain: DomainDeclaration): string {
   const shared = sharedPart().sdl;
-  return `${FEDERATION_LINK}\n\n${shared}\n\n${AGGREGATE_ENUM}\n\n${domainSdl(domain)}`;
+  const ml = domain.sensitivity === 'sensitive' ? `\n${ML_SHARED_SDL}\n\n${mlSdl(domain)}\n` : '';
+  return `${FEDERATION_LINK}\n\n${shared}\n\n${AGGREGATE_ENUM}\n\n${domainSdl(domain)}${ml}`;
 }
 
 export function buildDomainSchema(domain: DomainDeclaration): GraphQLSchema {
   return buildSubgraphSchema({
     typeDefs: parse(subgraphSdlSource(domain)),
-    resolvers: mergeResolvers(sharedPart().resolvers as Record<string, Record<string, unknown>>, domainResolvers(domain)) as never,
+    resolvers: mergeResolvers(sharedPart().resolvers as Record<string, Record<string, unknown>>, domainResolvers(domain), mlResolvers(domain) as never) as never,
   });
 }
 

@@ -6,7 +6,7 @@ import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { formatClientError } from '../errors.js';
 import { createHttpServer, listen } from '../http.js';
-import { queryLimitsRule } from '../limits.js';
+import { MAX_TOKENS, requestInputsPlugin } from '../limits.js';
 import { QueryEngine } from '../query/engine.js';
 import { seedDomain } from '../seed/seed.js';
 import { openDomainDatabase, type DatabaseOptions, type DomainDatabase } from '../storage/database.js';
@@ -15,6 +15,7 @@ import type { SubgraphContext } from './context.js';
 import { exportRoute } from './export.js';
 import { operationCostPlugin } from './operation-cost.js';
 import { buildDomainSchema } from './schema.js';
+import { metricsRoute, observabilityPlugin } from '../observability/metrics.js';
 
 /**
  * One domain's subgraph: its database (migrated, optionally seeded), its schema, and an HTTP server
@@ -36,13 +37,22 @@ export interface SubgraphOptions {
   /** Where the datasets' rows live when not in the state database (another PostgreSQL database). */
   data?: { url: string; schema: string };
   seed?: boolean;
+  /** Reports each start-up step (cdm start prints them and counts them as progress). */
+  onStep?: (step: string) => void;
 }
 
 export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOptions): Promise<SubgraphHandle> {
+  const step = opts.onStep ?? (() => undefined);
+  step(`opening the ${opts.database.url ? 'PostgreSQL' : 'PGlite'} database`);
   const db = await openDomainDatabase(domain, opts.database);
   try {
+    step('migrating');
     await migrate(db);
-    if (opts.seed) await seedDomain(db, domain);
+    if (opts.seed) {
+      step('loading data');
+      await seedDomain(db, domain);
+    }
+    step('building the schema');
     const engine = new QueryEngine(domain, db, opts.data ? postgresDataSource(opts.data.url, opts.data.schema) : undefined);
     // Governance upkeep: reap releases left pending by a dead process, drop leaked scratch tables.
     const stopMaintenance = await engine.governance.startMaintenance();
@@ -51,15 +61,15 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       formatError: (formatted, error) => formatClientError(formatted, error) as typeof formatted,
       includeStacktraceInErrorResponses: false,
       stopOnTerminationSignals: false,
-      validationRules: [queryLimitsRule()],
+      parseOptions: { maxTokens: MAX_TOKENS },
       // No inline traces: per-field timings of a sensitive domain are nobody's business.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), operationCostPlugin(domain)],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), requestInputsPlugin(), operationCostPlugin(domain), observabilityPlugin(domain.name)],
     });
     await apollo.start();
     const server = createHttpServer<SubgraphContext>({
       apollo,
       context: async (req) => ({ caller: await opts.verifier(req.headers.authorization), domain, db, engine, loaders: new Map() }),
-      routes: [exportRoute(domain, engine, opts.verifier)],
+      routes: [exportRoute(domain, engine, opts.verifier), metricsRoute()],
       health: async () => {
         await db.query('SELECT 1');
         return { status: 'pass', domain: domain.name, database: db.kind };

@@ -377,30 +377,150 @@ export class SyntheticModelInfo {
 }
 
 
+export enum SqlType {
+  TEXT = 'TEXT',
+  INTEGER = 'INTEGER',
+  FLOAT = 'FLOAT',
+  BOOLEAN = 'BOOLEAN',
+}
+registerEnumType(SqlType, { name: 'SqlType', description: 'Type of a DP SQL result column.' });
+
 @Directive('@shareable')
-@ObjectType({ description: 'One row of a DP SQL answer: the group key (empty without GROUP BY) and one DP number per selected aggregate.' })
+@ObjectType({ description: 'One row of a DP SQL answer: the group key (empty without GROUP BY) and one DP number per DP column.' })
 export class SqlRow {
   @Field(() => [String], { description: 'Values of the GROUP BY columns, in order (empty without GROUP BY).' })
   key!: string[];
-  @Field(() => [DpNumber], { description: 'One DP number per aggregate column, in the order of `columns`.' })
+  @Field(() => [DpNumber], { description: 'One DP number per numeric DP column, in the order of `columns`.' })
   values!: DpNumber[];
 }
 
 @Directive('@shareable')
-@ObjectType({ description: 'The answer to a DP SQL query: each selected aggregate is its own bounded, noised, charged release.' })
+@ObjectType({ description: 'A column of a DP SQL result.' })
+export class SqlColumn {
+  @Field({ description: 'Output name (alias, or PostgreSQL\'s default name).' })
+  name!: string;
+  @Field(() => SqlType, { description: 'Value type.' })
+  type!: SqlType;
+  @Field({ description: 'True when computed from DP values (it has error bars); false for public group keys and constants.' })
+  private!: boolean;
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'One typed value of a DP SQL result, with its error bars when it is a DP value.' })
+export class SqlCell {
+  @Field({ nullable: true, description: 'The value as text (TEXT and BOOLEAN columns, and every value for display).' })
+  text?: string;
+  @Field(() => Float, { nullable: true, description: 'The value as a number (INTEGER and FLOAT columns).' })
+  number?: number;
+  @Field({ description: 'True for SQL NULL.' })
+  isNull!: boolean;
+  @Field(() => Float, { nullable: true, description: 'Standard error of the noise (DP values).' })
+  standardError?: number;
+  @Field(() => Interval, { nullable: true, description: 'Confidence interval of the noise (DP values).' })
+  confidenceInterval?: Interval;
+  @Field(() => Float, { nullable: true, description: 'Confidence of the interval.' })
+  confidence?: number;
+  @Field(() => ErrorScale, { nullable: true, description: 'Scale of the error bars.' })
+  errorScale?: ErrorScale;
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'A row of typed cells.' })
+export class SqlTypedRow {
+  @Field(() => [SqlCell], { description: 'One cell per column.' })
+  cells!: SqlCell[];
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'Typed tabular result of a DP SQL statement.' })
+export class SqlTable {
+  @Field(() => [SqlColumn], { description: 'Columns, in select-list order.' })
+  columns!: SqlColumn[];
+  @Field(() => [SqlTypedRow], { description: 'Rows after HAVING, ORDER BY and LIMIT/OFFSET.' })
+  rows!: SqlTypedRow[];
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'One noisy measurement of a plan.' })
+export class SqlMeasurement {
+  @Field({ description: 'Measurement id in the plan.' })
+  name!: string;
+  @Field({ description: 'What is measured per group (count, units, sum, centredSum, sumSquares, quantile(q)).' })
+  statistic!: string;
+  @Field({ nullable: true, description: 'Column measured.' })
+  column?: string;
+  @Field(() => Float, { description: 'L1 sensitivity (adding or removing one privacy unit), in grid units.' })
+  l1Sensitivity!: number;
+  @Field(() => Float, { description: 'L2 sensitivity.' })
+  l2Sensitivity!: number;
+  @Field({ description: 'Mechanism.' })
+  mechanism!: string;
+  @Field(() => Float, { description: 'Noise scale (quantiles: the epsilon of each group\'s selection).' })
+  scale!: number;
+  @Field(() => Float, { nullable: true, description: 'Standard error of the noise in the answer\'s unit (null for quantiles: rank-scale).' })
+  standardError?: number;
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'The plan of a DP SQL statement and what it would cost, without running it.' })
+export class SqlExplain {
+  @Field(() => [String], { description: 'Datasets read.' })
+  datasets!: string[];
+  @Field({ description: 'The relation (filters, joins, contribution bound) as JSON.' })
+  relation!: string;
+  @Field(() => Float, { description: 'Rows one privacy unit contributes after bounding.' })
+  rowsPerUnit!: number;
+  @Field(() => Int, { nullable: true, description: 'Groups one unit contributes to (grouped queries).' })
+  groupsPerUnit?: number;
+  @Field(() => Int, { nullable: true, description: 'Rows per group of one unit (grouped queries).' })
+  rowsPerGroup?: number;
+  @Field(() => [String], { description: 'Grouping columns.' })
+  groupBy!: string[];
+  @Field({ description: 'Where group keys come from: public, select (DP key selection) or none.' })
+  keys!: string;
+  @Field(() => [SqlMeasurement], { description: 'The noisy measurements.' })
+  measurements!: SqlMeasurement[];
+  @Field({ description: 'Privacy costs of the measurements, as JSON.' })
+  costs!: string;
+  @Field(() => Float, { description: 'Epsilon charged at your delta cap.' })
+  epsilonCharged!: number;
+  @Field({ description: 'Whether it fits your remaining budget now.' })
+  fitsBudget!: boolean;
+  @Field(() => Float, { description: 'Epsilon left to you after it.' })
+  remainingAfter!: number;
+  @Field(() => Float, { nullable: true, description: 'Standard error when it does not depend on the data (one count or sum).' })
+  standardError?: number;
+  @Field({ description: 'Why it costs what it costs.' })
+  note!: string;
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'The answer to a DP SQL statement: ONE release (one plan, one charge) whatever it selects.' })
 export class SqlRelease {
   @Field({ description: 'The query, whitespace-normalised.' })
   query!: string;
-  @Field({ description: 'Dataset queried.' })
+  @Field({ description: 'First dataset read.' })
   dataset!: string;
-  @Field(() => [String], { description: 'Names of the aggregate columns (aliases or function_column).' })
+  @Field(() => [String], { description: 'Datasets read (joins included).' })
+  datasets!: string[];
+  @Field(() => [String], { description: 'Names of the numeric DP columns (those in rows.values).' })
   columns!: string[];
-  @Field(() => [SqlRow], { description: 'Result rows.' })
+  @Field(() => [SqlRow], { description: 'Result rows (group key and DP numbers).' })
   rows!: SqlRow[];
-  @Field(() => Float, { description: 'Total epsilon asked (split equally over the aggregates).' })
+  @Field(() => SqlTable, { nullable: true, description: 'Typed result: every column with its type, every cell with its error bars (null with explain).' })
+  table?: SqlTable;
+  @Field(() => SqlExplain, { nullable: true, description: 'The plan and its cost (explain: true only).' })
+  explain?: SqlExplain;
+  @Field(() => Float, { description: 'Total epsilon of the statement (split inside the plan over its measurements).' })
   epsilon!: number;
-  @Field({ description: 'True when every part was served from the release cache at no cost.' })
+  @Field(() => Float, { description: 'Total delta of the statement.' })
+  delta!: number;
+  @Field({ description: 'Mechanism.' })
+  mechanism!: string;
+  @Field({ description: 'True when served from the release cache at no cost.' })
   cached!: boolean;
+  @Field(() => ID, { nullable: true, description: 'The release (null with explain).' })
+  releaseId?: string;
 }
 
-export const SHARED_TYPES = [...SHARED_TYPES_BASE, SyntheticModelInfo, SqlRow, SqlRelease];
+export const SHARED_TYPES = [...SHARED_TYPES_BASE, SyntheticModelInfo, SqlRow, SqlColumn, SqlCell, SqlTypedRow, SqlTable, SqlMeasurement, SqlExplain, SqlRelease];

@@ -20,10 +20,7 @@ import type { TreeModel } from './inference.js';
 import { subsets } from './metrics.js';
 
 export interface AimOptions {
-  rounds: number;
   maxModelCells: number;
-  /** Share of each round's budget spent on selection (AIM: 0.1). */
-  selectionShare?: number;
   /** Warm-started mirror-descent iterations between rounds. */
   roundIterations?: number;
   /** Cliques picked per scoring of the model (1 = AIM). More is faster, slightly less adaptive. */
@@ -73,26 +70,28 @@ async function score(ctx: FitContext, fitted: Fitted, all: Candidate[], sigma: n
 const overlapsStrongly = (a: number[], b: number[]): boolean => isSubset(a, b) || isSubset(b, a);
 
 /**
- * `o.rounds` measurements, chosen `picksPerRound` at a time from one scoring of the model (each
- * further pick excludes candidates nested in, or containing, one already picked this round, whose
- * stale score would mostly reflect what that pick will fix), then one warm-started refit.
- * Returns early (with budget left, which the caller spends) if no candidate is admissible.
+ * The plan's rounds (ctx.schedule.steps) of selection + measurement, chosen `picksPerRound` at a
+ * time from one scoring of the model (each further pick excludes candidates nested in, or
+ * containing, one already picked this round, whose stale score would mostly reflect what that pick
+ * will fix), then one warm-started refit. If no candidate is admissible any more, the remaining
+ * measurements (same scale, as planned and charged) re-measure one-way marginals in turn and
+ * their selections are skipped.
  */
-export async function aimRounds(ctx: FitContext, fitted: Fitted, rho: number, o: AimOptions): Promise<Fitted> {
+export async function aimRounds(ctx: FitContext, fitted: Fitted, o: AimOptions): Promise<Fitted> {
   const all = candidates(ctx.domain.length);
-  const selShare = o.selectionShare ?? 0.1;
-  const perPick = rho / o.rounds;
+  const rounds = ctx.schedule.steps;
+  const scale = ctx.schedule.measure;
   const k = Math.max(1, o.picksPerRound ?? 1);
-  const sigma = ctx.sensitivity / Math.sqrt(2 * perPick * (1 - selShare));
+  const sigma = Math.sqrt(scale.variance);
   let made = 0;
-  while (made < o.rounds) {
-    const cap = o.maxModelCells * Math.min(1, (made + k) / o.rounds + 0.25);
+  while (made < rounds) {
+    const cap = o.maxModelCells * Math.min(1, (made + k) / rounds + 0.25);
     const t0 = performance.now();
     let { cands, scores } = await score(ctx, fitted, all, sigma, cap);
     ctx.log(`scored ${cands.length} candidates in ${(performance.now() - t0).toFixed(0)} ms`);
     const picks: number[][] = [];
-    for (let j = 0; j < k && made < o.rounds && cands.length > 0; j++, made++) {
-      const idx = ctx.selectWeighted(cands.map((c) => ctx.names(c.attrs)), scores, perPick * selShare, Math.max(...cands.map((c) => c.weight)));
+    for (let j = 0; j < k && made < rounds && cands.length > 0; j++, made++) {
+      const idx = ctx.selectWeighted(cands.map((c) => ctx.names(c.attrs)), scores, Math.max(...cands.map((c) => c.weight)));
       const chosen = cands[idx]!.attrs;
       picks.push(chosen);
       // Later picks of this round must still fit the cap with the earlier picks in the model.
@@ -101,9 +100,9 @@ export async function aimRounds(ctx: FitContext, fitted: Fitted, rho: number, o:
       [cands, scores] = [cands.filter((_, i) => keep[i]), scores.filter((_, i) => keep[i])];
     }
     if (picks.length === 0) break;
-    // The last measurement takes whatever the ledger has left (rounding dust, at most).
-    for (const p of picks) await ctx.measure(p, made === o.rounds && p === picks[picks.length - 1] ? ctx.ledger.remaining : perPick * (1 - selShare));
+    for (const p of picks) await ctx.measure(p, scale);
     fitted = refit(ctx, o.roundIterations ?? 100, fitted);
   }
+  for (let a = 0; made < rounds; made++, a = (a + 1) % ctx.domain.length) await ctx.measure([a], scale);
   return fitted;
 }

@@ -6,7 +6,7 @@
  *      count is below 3σ into one code (MST's trick; it shrinks every later table).
  *
  * method 'mst' (McKenna, Miklau, Sheldon 2021), a third of rho per step:
- *   2. choose a maximum spanning tree of pairs, each edge by permute-and-flip on how badly the
+ *   2. choose a maximum spanning tree of pairs, each edge by the exponential mechanism on how badly the
  *      independent model gets that pair's 2-way marginal wrong; 3. measure those 2-way marginals.
  *
  * method 'aim' (default; McKenna et al. 2022, "AIM"), see aim.ts:
@@ -14,22 +14,23 @@
  *      beyond the noise its measurement would carry, measure it, and re-estimate.
  *
  * Finally the model is estimated from all measurements (estimate.ts, Private-PGM-style mirror
- * descent). Every step charges a ledger that refuses to exceed rho, and the whole budget is spent.
+ * descent). The steps and their noise follow a plan fixed before any data is read (plan.ts), which
+ * is what the accountant charged; a ledger refuses anything beyond it.
  */
 import { currentRandom, type RandomSource } from '../dp/random.js';
-import { permuteAndFlip } from '../dp/selection.js';
-import { rhoFromEpsilonDelta, selectionEpsilon, selectionRho } from './budget.js';
+import { fitSchedule, planFit, type FitSchedule, type FitShape } from './plan.js';
+import { exponentialMechanism, utilitiesOf, utilitySensitivity } from './select.js';
 import { codeMap, compressColumn, compressedSize, multiplicity, type ColumnCompression } from './compress.js';
 import { estimate, expandPotentials, type Estimate, type Measurement } from './estimate.js';
 import { Projector, TreeModel } from './inference.js';
 import { MODEL_FORMAT, type PrivacyReport, type PrivacyStep, type SynthModel } from './model.js';
-import { addNoise, gaussianScale, type GaussianScale } from './noise.js';
+import { addNoise, type GaussianScale } from './noise.js';
 import { cellCount, IndexMaps, recodeTable } from './tensor.js';
 import type { Domain, MarginalOracle } from './types.js';
 import { aimRounds } from './aim.js';
 
 export interface FitOptions {
-  /** Budget as zCDP rho, or as (epsilon, delta) converted with the tight CKS bound. */
+  /** Budget as zCDP rho, or as (epsilon, delta): the largest rho the accountant proves at (epsilon, delta) (plan.ts). */
   rho?: number;
   epsilon?: number;
   delta?: number;
@@ -91,6 +92,7 @@ export class FitContext {
     readonly ledger: Ledger,
     readonly rng: RandomSource,
     readonly sensitivity: number,
+    readonly schedule: FitSchedule,
   ) {
     this.sizes = domain.map((c) => c.size);
   }
@@ -119,9 +121,8 @@ export class FitContext {
     return table;
   }
 
-  /** Noisy measurement of the marginal over attrs, spending rho. */
-  async measure(attrs: readonly number[], rho: number): Promise<Measurement> {
-    const scale = gaussianScale(rho, this.sensitivity);
+  /** Noisy measurement of the marginal over attrs at a scale of the plan. */
+  async measure(attrs: readonly number[], scale: GaussianScale): Promise<Measurement> {
     this.chargeMeasure(attrs, scale);
     const y = addNoise(await this.exact(attrs), scale, this.rng);
     const m: Measurement = { clique: [...attrs], y, variance: new Float64Array(y.length).fill(scale.variance) };
@@ -133,35 +134,46 @@ export class FitContext {
     this.ledger.charge({ kind: 'measure', columns: this.names(attrs), cells: cellCount(attrs, this.sizes), sigma: Math.sqrt(scale.variance), sensitivity: this.sensitivity, rho: scale.rho });
   }
 
-  /** Permute-and-flip over candidate scores (sensitivity 1 per contribution), spending rho. */
-  select(labels: string[][], scores: number[], rho: number): number {
-    return this.selectWeighted(labels, scores, rho, 1);
+  /** Exponential-mechanism selection over candidate scores (sensitivity 1 per contribution). */
+  select(labels: string[][], scores: number[]): number {
+    return this.selectWeighted(labels, scores, 1);
   }
 
   /**
-   * Permute-and-flip where each score is a weight (<= maxWeight) times a sensitivity-1 quantity,
-   * so the utility's sensitivity is maxWeight per contribution.
+   * Exponential mechanism at the plan's selection epsilon, where each score is a weight
+   * (<= maxWeight, an integer) times a sensitivity-1 quantity: the score moves by at most
+   * maxWeight * contributionBound, and the integer utilities by what the rounding allows
+   * (utilitySensitivity, select.ts).
    */
-  selectWeighted(labels: string[][], scores: number[], rho: number, maxWeight: number): number {
-    // Utilities must be integers: scale by 8 and floor. For |a - b| <= 8Δ, |floor a - floor b| <= 8Δ,
-    // so the sensitivity scales exactly with the resolution.
-    const resolution = 8;
-    const epsilon = selectionEpsilon(rho) * (1 - 1e-12);
-    const sensitivity = maxWeight * this.sensitivity;
-    const utilities = scores.map((s) => BigInt(Math.floor(Math.max(-1e15, s) * resolution)));
-    const idx = permuteAndFlip(utilities, epsilon, resolution * sensitivity, this.rng);
-    this.ledger.charge({ kind: 'select', chosen: labels[idx]!, candidates: scores.length, epsilon, sensitivity, rho: selectionRho(epsilon) });
+  selectWeighted(labels: string[][], scores: number[], maxWeight: number): number {
+    const epsilon = this.schedule.selectEpsilon;
+    const sensitivity = utilitySensitivity(maxWeight * this.sensitivity);
+    const idx = exponentialMechanism(utilitiesOf(scores), epsilon, sensitivity, this.rng);
+    this.ledger.charge({ kind: 'select', chosen: labels[idx]!, candidates: scores.length, epsilon, sensitivity, rho: this.schedule.selectRho });
     return idx;
   }
 }
 
-function resolveBudget(o: FitOptions): { rho: number; epsilon?: number; delta?: number } {
+/** The plan's public shape for these options. */
+export function shapeOf(domain: Domain, o: FitOptions): FitShape {
+  const method = o.method ?? 'aim';
+  return {
+    columns: domain.length,
+    method,
+    contributionBound: o.contributionBound ?? 1,
+    ...(method === 'aim' ? { rounds: o.adaptiveRounds ?? 20 } : {}),
+    ...(o.oneWayShare !== undefined ? { oneWayShare: o.oneWayShare } : {}),
+    ...(method === 'mst' && o.treeSelectionShare !== undefined ? { selectionShare: o.treeSelectionShare } : {}),
+  };
+}
+
+function resolveBudget(o: FitOptions, shape: FitShape): { rho: number; epsilon?: number; delta?: number } {
   if (o.rho !== undefined) {
     if (!(o.rho > 0 && Number.isFinite(o.rho))) throw new RangeError('rho must be a positive number');
     return { rho: o.rho };
   }
   if (o.epsilon === undefined || o.delta === undefined) throw new RangeError('give rho, or epsilon and delta');
-  return { rho: rhoFromEpsilonDelta(o.epsilon, o.delta), epsilon: o.epsilon, delta: o.delta };
+  return { rho: planFit(o.epsilon, o.delta, shape).rho, epsilon: o.epsilon, delta: o.delta };
 }
 
 function validateDomain(domain: Domain): void {
@@ -179,9 +191,9 @@ function validateDomain(domain: Domain): void {
  * each measurement on the compressed codes (a merged cell's noise variance is the sum of its
  * members').
  */
-async function measureOneWays(ctx: FitContext, rho: number): Promise<void> {
+async function measureOneWays(ctx: FitContext): Promise<void> {
   const d = ctx.domain.length;
-  const scale = gaussianScale(rho / d, ctx.sensitivity);
+  const scale = ctx.schedule.oneWay;
   const noisy: Float64Array[] = [];
   for (let a = 0; a < d; a++) {
     ctx.chargeMeasure([a], scale);
@@ -235,7 +247,7 @@ export async function l1Error(ctx: FitContext, fitted: Fitted, attrs: number[]):
  * Step 2: Kruskal with a private choice per edge. Candidates are pairs joining two components;
  * the utility is the L1 error of the independent model on that pair (sensitivity 1 per row).
  */
-async function selectTree(ctx: FitContext, fitted: Fitted, rho: number): Promise<number[][]> {
+async function selectTree(ctx: FitContext, fitted: Fitted): Promise<number[][]> {
   const d = ctx.domain.length;
   const pairs: number[][] = [];
   for (let a = 0; a < d; a++) for (let b = a + 1; b < d; b++) pairs.push([a, b]);
@@ -247,7 +259,7 @@ async function selectTree(ctx: FitContext, fitted: Fitted, rho: number): Promise
   const rounds = d - 1;
   for (let r = 0; r < rounds; r++) {
     const cands = pairs.filter(([a, b]) => find(a!) !== find(b!));
-    const idx = ctx.select(cands.map((p) => ctx.names(p)), cands.map((p) => score.get(p.join(','))!), rho / rounds);
+    const idx = ctx.select(cands.map((p) => ctx.names(p)), cands.map((p) => score.get(p.join(','))!));
     const [a, b] = cands[idx]!;
     comp[find(a!)] = find(b!);
     edges.push(cands[idx]!);
@@ -275,60 +287,49 @@ function toModel(ctx: FitContext, fitted: Fitted, method: 'mst' | 'aim', privacy
   };
 }
 
-/**
- * If the adaptive rounds stopped early (no admissible candidate left), spend what is left on a
- * second measurement of every one-way marginal, so the fit always uses its whole budget.
- */
-async function spendRemainder(ctx: FitContext): Promise<void> {
-  const left = ctx.ledger.remaining;
-  if (left <= ctx.ledger.rho * 1e-9) return;
-  const d = ctx.domain.length;
-  for (let a = 0; a < d; a++) await ctx.measure([a], a === d - 1 ? ctx.ledger.remaining : left / d);
-}
-
-/** MST: a third each for one-ways, tree selection and tree measurement. */
-async function runMst(ctx: FitContext, rho: number, o: FitOptions): Promise<Fitted> {
-  const oneWay = o.oneWayShare ?? 1 / 3;
-  const treeSel = o.treeSelectionShare ?? 1 / 3;
-  await measureOneWays(ctx, rho * oneWay);
+/** MST: one-ways, a spanning tree chosen edge by edge, its 2-way marginals. */
+async function runMst(ctx: FitContext, o: FitOptions): Promise<Fitted> {
+  await measureOneWays(ctx);
   const fitted = refit(ctx, 200);
-  const edges = await selectTree(ctx, fitted, rho * treeSel);
-  const measureRho = ctx.ledger.remaining;
-  for (const e of edges) await ctx.measure(e, measureRho / edges.length);
+  const edges = await selectTree(ctx, fitted);
+  for (const e of edges) await ctx.measure(e, ctx.schedule.measure);
   return refit(ctx, o.iterations ?? 1000);
 }
 
 /** AIM-style: one-ways, then adaptive rounds of 2-/3-way marginals. */
-async function runAim(ctx: FitContext, rho: number, o: FitOptions): Promise<Fitted> {
-  await measureOneWays(ctx, rho * (o.oneWayShare ?? 0.4));
+async function runAim(ctx: FitContext, o: FitOptions): Promise<Fitted> {
+  await measureOneWays(ctx);
   let fitted = refit(ctx, 200);
-  fitted = await aimRounds(ctx, fitted, ctx.ledger.remaining, {
-    rounds: o.adaptiveRounds ?? 20,
+  fitted = await aimRounds(ctx, fitted, {
     maxModelCells: o.maxModelCells ?? 20_000,
     roundIterations: o.roundIterations ?? 50,
     picksPerRound: o.picksPerRound ?? 2,
   });
-  await spendRemainder(ctx);
   return refit(ctx, o.iterations ?? 2000, fitted);
 }
 
-/** Fit a DP synthetic-data model. Spends exactly the given budget. */
+/** Sum of the zCDP costs of a schedule's steps (the fit's budget as it will be reported). */
+const scheduleRho = (s: FitSchedule, d: number) => d * s.oneWay.rho + s.steps * (s.selectRho + s.measure.rho);
+
+/** Fit a DP synthetic-data model. Spends at most its plan (exactly, unless rounds ran out of candidates). */
 export async function fit(oracle: MarginalOracle, domain: Domain, options: FitOptions = {}): Promise<SynthModel> {
   validateDomain(domain);
-  const budget = resolveBudget(options);
   const method = options.method ?? 'aim';
   const contributionBound = options.contributionBound ?? 1;
   if (!Number.isInteger(contributionBound) || contributionBound < 1) throw new RangeError('contributionBound must be a positive integer');
-  const ledger = new Ledger(budget.rho);
-  const ctx = new FitContext(oracle, domain, ledger, options.rng ?? currentRandom(), contributionBound);
+  const shape = shapeOf(domain, options);
+  const budget = resolveBudget(options, shape);
+  const schedule = fitSchedule(budget.rho, shape);
+  const ledger = new Ledger(scheduleRho(schedule, domain.length));
+  const ctx = new FitContext(oracle, domain, ledger, options.rng ?? currentRandom(), contributionBound, schedule);
   if (options.log) ctx.log = options.log;
   let fitted: Fitted;
   if (domain.length === 1) {
-    await measureOneWays(ctx, budget.rho);
+    await measureOneWays(ctx);
     fitted = refit(ctx, options.iterations ?? 1000);
   } else {
-    fitted = method === 'mst' ? await runMst(ctx, budget.rho, options) : await runAim(ctx, budget.rho, options);
+    fitted = method === 'mst' ? await runMst(ctx, options) : await runAim(ctx, options);
   }
-  const privacy: PrivacyReport = { rho: budget.rho, ...(budget.epsilon !== undefined ? { epsilon: budget.epsilon, delta: budget.delta } : {}), contributionBound, steps: ledger.steps };
+  const privacy: PrivacyReport = { rho: ledger.rho, ...(budget.epsilon !== undefined ? { epsilon: budget.epsilon, delta: budget.delta } : {}), contributionBound, steps: ledger.steps };
   return toModel(ctx, fitted, method, privacy);
 }

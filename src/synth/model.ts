@@ -29,10 +29,10 @@ export type PrivacyStep =
       /** What was chosen from how many candidates. */
       chosen: string[];
       candidates: number;
-      /** Permute-and-flip epsilon and the utility's sensitivity. */
+      /** Exponential-mechanism epsilon and the integer utility's sensitivity (rounding included). */
       epsilon: number;
       sensitivity: number;
-      /** zCDP cost: epsilon² / 2. */
+      /** zCDP cost: epsilon² / 8 (epsilon-bounded-range, Cesar & Rogers 2021). */
       rho: number;
     };
 

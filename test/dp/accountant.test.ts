@@ -51,14 +51,14 @@ test('analytic Gaussian reproduces the reference values (Balle & Wang 2018)', ()
   }
 });
 
-test('k discrete Gaussians: reported epsilon at delta 1e-6 is never below exact and within 10% (in fact 2%) of it', () => {
+test('k discrete Gaussians: reported epsilon at delta 1e-6 is never below exact, within 3% of it, 2% from 100 releases on', () => {
   for (const sigma of [10, 50]) {
     for (const k of [1, 10, 100, 1000]) {
       const exact = analyticGaussianEpsilon(sigma / Math.sqrt(k), 1, 1e-6);
       const ours = epsilonSpent(composeK({ kind: 'discreteGaussian', sigma, sensitivity: 1 }, k), 1e-6);
       assert.ok(ours >= exact, `optimistic: sigma ${sigma} k ${k}: ${ours} < ${exact}`);
       assert.ok(ours <= exact * 1.1, `loose: sigma ${sigma} k ${k}: ${ours} vs ${exact}`);
-      assert.ok(ours <= exact * 1.02, `sigma ${sigma} k ${k}: ${ours} vs ${exact}`);
+      assert.ok(ours <= exact * (k >= 100 ? 1.02 : 1.03), `sigma ${sigma} k ${k}: ${ours} vs ${exact}`);
       const basic = k * analyticGaussianEpsilon(sigma, 1, 1e-6 / k);
       if (k > 1) assert.ok(ours < basic, 'tighter than basic composition');
     }
@@ -127,7 +127,7 @@ test('approx steps: their deltas must fit the reserved share; their epsilons com
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 2e-6 }, { epsilon: 10, delta: 1e-6 }), false);
   // The share is fixed in advance: 2e-7 is below cap.delta but above APPROX_DELTA_SHARE of it.
   assert.equal(APPROX_DELTA_SHARE, DELTA_SPLIT.approx);
-  assert.ok(Math.abs(DELTA_SPLIT.approx + DELTA_SPLIT.gdp + DELTA_SPLIT.zcdp - 1) < 1e-15);
+  assert.ok(Math.abs(DELTA_SPLIT.approx + DELTA_SPLIT.basic + DELTA_SPLIT.gdp + DELTA_SPLIT.zcdp - 1) < 1e-15);
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 2e-7 }, { epsilon: 10, delta: 1e-6 }), false);
   assert.equal(fits(emptyState(), { kind: 'approx', epsilon: 0.1, delta: 5e-8 }, { epsilon: 10, delta: 1e-6 }), true);
   // Mixed with Gaussians, an approx step costs about what a pure step of its epsilon costs.
@@ -187,7 +187,10 @@ test('parseState refuses garbage', () => {
     { ...good, counts: { ...good.counts, other: 0 } },
     { ...good, extra: 1 },
     { ...good, approxDelta: 1e-9 },
-    { ...good, basicOnly: true, counts: { ...good.counts, pure: 0, zcdp: 1 } },
+    { ...good, basicDelta: -1 },
+    { ...good, open: 1 },
+    { ...good, open: { epsilon: 1, delta: 1e-7, parts: 2, next: 2, gdp: 0, zcdp: 0, pure: 0, gdpRest: 0, zcdpRest: 0, pureOnly: false } },
+    { ...good, open: { epsilon: 1, delta: 1e-7, parts: 3, next: 1, gdp: 0, zcdp: 0, pure: 0, gdpRest: 0, zcdpRest: 0, pureOnly: 'no' } },
   ];
   for (const b of bad) assert.throws(() => parseState(b), TypeError, JSON.stringify(b));
 });
@@ -237,7 +240,7 @@ test('more releases never lower the reported epsilon; mixed states sit below bas
 test('zcdp releases: accounted through zCDP (or GDP), never below the zCDP conversion of their sum', () => {
   const s = composeK({ kind: 'zcdp', rho: 0.01 }, 50);
   const e = epsilonSpent(s, 1e-6);
-  assert.ok(e <= zcdpEpsilon(0.5, 1e-7) * (1 + 1e-9));
+  assert.ok(e <= zcdpEpsilon(0.5, DELTA_SPLIT.zcdp * 1e-6) * (1 + 1e-9));
   assert.ok(e >= analyticGaussianEpsilon(1, 1, 1e-6), 'a Gaussian with rho = 0.5 is this optimistic bound');
   assert.ok(Math.abs(singleReleaseEpsilon({ kind: 'zcdp', rho: 0.5 }, 1e-6) - zcdpEpsilon(0.5, 1e-6)) < 1e-12);
 });

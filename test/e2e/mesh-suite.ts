@@ -321,24 +321,49 @@ export function meshSuite(backend: Backend) {
       assert.equal(fresh.info.id, s1.model.id);
     });
 
-    test('DP SQL through the gateway: each aggregate a release, GROUP BY a histogram, refusals precise', async () => {
+    test('DP SQL through the gateway: one statement one release, shared with the GraphQL field, joins, explain, refusals', async () => {
       const mo = await m.token('mo');
-      const r = await m.gql(`query($q: String!) { health { sql(query: $q, privacy: { epsilon: 1 }) { dataset columns epsilon cached rows { key values { value epsilon releaseId } } } } }`,
+      const r = await m.gql(`query($q: String!) { health { sql(query: $q, privacy: { epsilon: 1 }) { dataset columns epsilon cached releaseId rows { key values { value epsilon releaseId } } table { columns { name type private } rows { cells { number text standardError confidenceInterval { low high } } } } } } }`,
         { q: "SELECT COUNT(*) AS visits, COUNT(DISTINCT patientId) AS patients, AVG(cost) FROM visits WHERE department = 'oncology'" }, mo);
       assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
       const res = r.body.data.health.sql;
-      assert.deepEqual(res.columns, ['visits', 'patients', 'avg_cost']);
+      assert.deepEqual(res.columns, ['visits', 'patients', 'avg']);
+      assert.equal(res.epsilon, 1);
       assert.equal(res.rows.length, 1);
       assert.equal(res.rows[0].values.length, 3);
-      assert.ok(res.rows[0].values.every((v: any) => Math.abs(v.epsilon - 1 / 3) < 1e-9));
+      assert.ok(res.rows[0].values.every((v: any) => v.releaseId === res.releaseId), 'one release for the statement');
       assert.ok(res.rows[0].values[0].value > res.rows[0].values[1].value, 'more visits than patients');
-      const g = await m.gql(`{ health { sql(query: "SELECT sex, COUNT(*) FROM visits GROUP BY sex", privacy: { epsilon: 0.5 }) { rows { key values { value } } } } }`, {}, mo);
-      assert.deepEqual(g.body.data.health.sql.rows.map((x: any) => x.key), [['Female'], ['Male']]);
+      assert.deepEqual(res.table.columns.map((c: any) => c.type), ['INTEGER', 'INTEGER', 'FLOAT']);
+      assert.ok(res.table.rows[0].cells.every((c: any) => c.standardError > 0 && c.confidenceInterval.low < c.confidenceInterval.high));
+      // The same question as a GraphQL field and as SQL is one release.
+      const f = await m.gql(`{ health { visits { count(where: { department: { eq: "oncology" } }) { releaseId cached } } } }`, {}, mo);
+      const s = await m.gql(`{ health { sql(query: "SELECT COUNT(*) FROM visits WHERE department = 'oncology'") { releaseId cached } } }`, {}, mo);
+      assert.equal(s.body.data.health.sql.releaseId, f.body.data.health.visits.count.releaseId);
+      assert.equal(s.body.data.health.sql.cached, true);
+      // A join with the public clinics table, grouped by a public column, with post-processing.
+      const j = await m.gql(`{ health { sql(query: "SELECT c.region, AVG(v.cost) AS avg_cost FROM visits v JOIN clinics c ON v.clinicId = c.id GROUP BY c.region ORDER BY avg_cost DESC LIMIT 3", privacy: { epsilon: 1 }) { rows { key values { value } } table { columns { name type } } } } }`, {}, mo);
+      assert.equal(j.body.errors, undefined, JSON.stringify(j.body.errors));
+      assert.equal(j.body.data.health.sql.rows.length, 3);
+      const avgs = j.body.data.health.sql.rows.map((x: any) => x.values[0].value);
+      assert.deepEqual(avgs, [...avgs].sort((a: number, b: number) => b - a));
+      // EXPLAIN spends nothing.
+      const before = (await m.gql(`{ health { budget { releases } } }`, {}, mo)).body.data.health.budget.releases;
+      const e = await m.gql(`{ health { sql(query: "SELECT SUM(p.cost) FROM visits v JOIN prescriptions p ON v.patientId = p.patientId", explain: true) { releaseId explain { datasets measurements { statistic l1Sensitivity mechanism } epsilonCharged } } } }`, {}, mo);
+      assert.equal(e.body.errors, undefined, JSON.stringify(e.body.errors));
+      assert.equal(e.body.data.health.sql.releaseId, null);
+      assert.deepEqual(e.body.data.health.sql.explain.datasets, ['visits', 'prescriptions']);
       const b = await m.gql(`{ health { budget { releases } } }`, {}, mo);
-      assert.equal(b.body.data.health.budget.releases, 4);
-      const bad = await m.gql(`{ health { sql(query: "SELECT MAX(cost) FROM visits") { columns } } }`, {}, mo);
+      assert.equal(b.body.data.health.budget.releases, before);
+      assert.equal(before, 3);
+      // Several statements in one operation are checked up front as a whole: 6 x epsilon 2 > the cap of 10.
+      const op = await m.token('sql-op');
+      const many = Array.from({ length: 6 }, (_, i) => `q${i}: sql(query: "SELECT SUM(cost) FROM visits WHERE patientAge >= ${i}", privacy: { epsilon: 2 }) { releaseId }`).join(' ');
+      const refused = await m.gql(`{ health { ${many} } }`, {}, op);
+      assert.equal(refused.body.errors?.[0]?.extensions?.code, 'BUDGET_EXHAUSTED', JSON.stringify(refused.body));
+      assert.equal((await m.gql(`{ health { budget { releases } } }`, {}, op)).body.data.health.budget.releases, 0);
+      const bad = await m.gql(`{ health { sql(query: "SELECT COUNT(DISTINCT department) FROM visits") { columns } } }`, {}, mo);
       assert.equal(bad.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
-      assert.match(bad.body.errors![0]!.message, /MAX is not a supported aggregate/);
+      assert.match(bad.body.errors![0]!.message, /COUNT\(DISTINCT department\) cannot be bounded.*position 8/);
     });
 
     test('bad input gets a stable code and no data, and is not charged', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeclarationError, validateDomain } from '../../src/domain/declaration.js';
-import { demoDeclarations } from '../../src/domain/registry.js';
+import { demoDeclarationInput } from '../../src/domain/registry.js';
 import { STATE_TABLES } from '../../src/governance/state-tables.js';
 import { fromRoot } from '../../src/paths.js';
 
@@ -11,7 +11,7 @@ import { fromRoot } from '../../src/paths.js';
  * A dataset lives in the same schema as the node's own state, and seeding drops and recreates its
  * table: a dataset named `release` would drop the release table. The declaration refuses it.
  */
-const census = demoDeclarations.find((d) => d.name === 'census')!;
+const census = demoDeclarationInput('census');
 const withTable = (table: string) => ({ ...census, datasets: census.datasets.map((ds, i) => (i === 0 ? { ...ds, table } : ds)) });
 
 test('a dataset table named like a state table is refused at declaration time, naming the field', () => {

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { seededRandom } from '../../src/dp/random.js';
 import { binEdges, binIndex, describe, fastRandom, fit, marginalTvd, memoryOracle, rhoFromEpsilonDelta, sample, subsets, type CodedTable, type Domain, type SynthModel } from '../../src/synth/index.js';
 import { allocate } from '../../src/synth/sample.js';
+import { shapeOf } from '../../src/synth/fit.js';
+import { planFit } from '../../src/synth/plan.js';
+import { requestEpsilon } from '../../src/dp/accountant.js';
 import { sampleInBin } from '../../src/synth/discretize.js';
 import { dependentRows, rowKeys, SMALL_DOMAIN } from './helpers.js';
 
@@ -58,23 +61,34 @@ test('bins: codes map back inside their bin and bounds, integers stay integers',
   assert.throws(() => sampleInBin(8, edges, rnd), RangeError);
 });
 
-test('a fit spends exactly its budget, as recomputed from every sigma and epsilon', async () => {
+test('a fit spends exactly its plan, as recomputed from every sigma and epsilon, and the plan is proved at the asked (epsilon, delta)', async () => {
   for (const method of ['aim', 'mst'] as const) {
     for (const contributionBound of [1, 3]) {
-      const model = await fitSmall({ epsilon: 1, delta: 1e-6, method, contributionBound });
-      const rho = rhoFromEpsilonDelta(1, 1e-6);
-      assert.equal(model.privacy.rho, rho);
+      const opts = { epsilon: 1, delta: 1e-6, method, contributionBound };
+      const model = await fitSmall(opts);
+      const plan = planFit(1, 1e-6, shapeOf(SMALL_DOMAIN, opts));
+      assert.ok(requestEpsilon(plan.costs, 1e-6) <= 1);
+      // The plan's budget is at least what the plain zCDP conversion allowed.
+      assert.ok(plan.rho >= rhoFromEpsilonDelta(1, 1e-6) * 0.999, `${plan.rho}`);
+      const rho = model.privacy.rho;
+      assert.ok(Math.abs(rho - plan.rho) <= 1e-6 * plan.rho, `${rho} vs ${plan.rho}`);
       let spent = 0;
+      const gaussians = plan.costs.filter((c) => c.kind === 'discreteGaussian').map((c) => (c.kind === 'discreteGaussian' ? c.sigma : 0));
       for (const s of model.privacy.steps) {
-        const recomputed = s.kind === 'measure' ? (s.sensitivity * s.sensitivity) / (2 * s.sigma * s.sigma) : (s.epsilon * s.epsilon) / 2;
+        // Exponential-mechanism selections are epsilon-bounded-range: epsilon^2/8-zCDP.
+        const recomputed = s.kind === 'measure' ? (s.sensitivity * s.sensitivity) / (2 * s.sigma * s.sigma) : (s.epsilon * s.epsilon) / 8;
         assert.ok(Math.abs(recomputed - s.rho) <= 1e-9 * s.rho, `${s.kind} ${JSON.stringify(s)}`);
         if (s.kind === 'measure') assert.equal(s.sensitivity, contributionBound);
-        if (s.kind === 'select') assert.ok(s.sensitivity >= contributionBound);
+        if (s.kind === 'measure') assert.ok(gaussians.some((g) => g <= s.sigma * (1 + 1e-12)), 'every measurement is one the plan charged');
+        if (s.kind === 'select') assert.equal(s.sensitivity, 8 * contributionBound * (method === 'aim' ? 3 : 1) + 1);
         spent += recomputed;
       }
-      assert.ok(Math.abs(spent - rho) <= 1e-9 * rho, `${method}: spent ${spent} of ${rho}`);
+      // Every planned measurement runs; selections are skipped only when no candidate is left.
       const d = describe(model);
-      assert.ok(Math.abs(d.rhoSpent - rho) <= 1e-9 * rho);
+      const skipped = plan.schedule.steps - d.selections.length;
+      const expected = rho - skipped * plan.schedule.selectRho;
+      assert.ok(skipped >= 0 && Math.abs(spent - expected) <= 1e-9 * rho, `${method}: spent ${spent} of ${rho}`);
+      assert.ok(Math.abs(d.rhoSpent - spent) <= 1e-9 * rho);
       assert.equal(d.measurements.length + d.selections.length, model.privacy.steps.length);
       assert.ok(d.selections.length > 0 && d.measurements.some((m) => m.columns.length >= 2));
     }

@@ -1,7 +1,7 @@
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
 import type { Predicate } from '../predicate.js';
-import type { Relation } from '../relation.js';
+import type { DerivedValue, Relation } from '../relation.js';
 import type { ColumnInfo, RelationSchema } from '../schema.js';
 import { analyse } from '../stability.js';
 
@@ -165,8 +165,13 @@ function relationSql(r: Relation, b: Builder): string {
       const left = schema.columns.get(r.leftKey)!;
       const right = r.table.columns.find((c) => c.name === r.rightKey)!;
       const extra = r.table.columns.map((c) => `p.${quoteIdent(c.sql ?? c.name)} AS ${quoteIdent(`${r.table.table}__${c.sql ?? c.name}`)}`);
+      // The stability constant is the declared multiplicity k: the public side keeps at most k
+      // rows per key value, so k holds by construction whatever the public table holds.
+      const key = `p0.${quoteIdent(right.sql ?? right.name)}::text`;
+      const pn = b.fresh('_cdm_pk');
+      const pub = `SELECT * FROM (SELECT p0.*, row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) AS ${pn} FROM ${b.target.table(r.table)} p0) p1 WHERE ${pn} <= ${b.param(r.multiplicity, 'bigint')}`;
       return `SELECT l.*, ${extra.join(', ')} FROM (${relationSql(r.input, b)}) l
-              JOIN ${b.target.table(r.table)} p ON l.${quoteIdent(left.sql)}::text = p.${quoteIdent(right.sql ?? right.name)}::text`;
+              JOIN (${pub}) p ON l.${quoteIdent(left.sql)}::text = p.${quoteIdent(right.sql ?? right.name)}::text`;
     }
     case 'joinOnUnit': {
       const ls = analyse(r.left).schema;
@@ -175,6 +180,12 @@ function relationSql(r: Relation, b: Builder): string {
       const extra = [...rs.columns.values()].filter((c) => c.name !== rs.unit!.name).map((c) => `r.${quoteIdent(c.sql)} AS ${quoteIdent(`${ds.table}__${c.sql}`)}`);
       return `SELECT l.*, ${extra.join(', ')} FROM (${relationSql(r.left, b)}) l
               JOIN (${relationSql(r.right, b)}) r ON l.${quoteIdent(ls.unit!.sql)} = r.${quoteIdent(rs.unit!.sql)}`;
+    }
+    case 'derive': {
+      const schema = analyse(r.input).schema;
+      const value = (v: DerivedValue) => (v === null ? 'NULL' : 'value' in v ? b.param(v.value, 'float8') : `${quoteIdent(schema.columns.get(v.column)!.sql)}::float8`);
+      const arms = r.cases.map((c) => `WHEN ${predicateSql(c.when, schema, b)} THEN ${value(c.then)}`).join(' ');
+      return `SELECT d.*, (CASE ${arms} ELSE ${value(r.otherwise)} END)::float8 AS ${quoteIdent(r.column)} FROM (${relationSql(r.input, b)}) d`;
     }
     case 'bound':
       return r.by ? groupBoundSql(r, b) : rowBoundSql(r, b);

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the product reads, in one typed place (issue 10 item 7). Modules call
+ * `config()` (or `configFrom(env)` in tests) instead of reading `process.env`, so the README's
+ * table (section "Configuration") and the code cannot drift: a variable is added here or nowhere.
+ * A bad value fails at start with the variable's name, never as a NaN deep inside.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+
+export const ConfigSchema = z.object({
+  /** Gateway port of `cdm start`. */
+  GATEWAY_PORT: port.default(4000),
+  /** Port of the first subgraph of `cdm start` (the others follow). */
+  SUBGRAPH_PORT: port.default(4001),
+  /** postgres://... to keep every domain in a PostgreSQL server (one schema per domain); else PGlite. */
+  DATABASE_URL: z.string().optional(),
+  /** PGlite data directory (one sub-directory per domain), or memory://. Also holds the dev JWT secret. */
+  CDM_DATA_DIR: z.string().optional(),
+  /** Suffix appended to each domain's PostgreSQL schema (isolates test runs). */
+  CDM_SCHEMA_SUFFIX: z.string().default(''),
+  /** Connections per domain pool on PostgreSQL. */
+  CDM_PG_POOL: positiveInt.default(10),
+  /** Folder(s) of domain declarations (*.json, *.yaml, *.yml, *.js, *.ts), ':'-separated; default domains/ of the repo. */
+  CDM_DOMAINS_DIR: z.string().optional(),
+  /** Seconds a subgraph may go without progress (seeding prints progress) before start gives up. */
+  CDM_HEALTH_TIMEOUT_S: positiveInt.default(180),
+  /** Seconds a gateway /health waits for each subgraph's /health. */
+  CDM_HEALTH_PROBE_TIMEOUT_S: positiveInt.default(2),
+  /** Log level: trace, debug, info, warn, error, fatal or silent. */
+  CDM_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  /** 1: no progress lines while seeding. */
+  CDM_QUIET: flag.default(false),
+  /** HS256 development secret (else generated in CDM_DATA_DIR/dev-jwt-secret). */
+  CDM_JWT_SECRET: z.string().optional(),
+  /** JWKS URL for production tokens (RS256/ES256). */
+  CDM_JWKS_URL: z.string().url().optional(),
+  /** Required `iss` claim. */
+  CDM_JWT_ISSUER: z.string().optional(),
+  /** Required `aud` claim. */
+  CDM_JWT_AUDIENCE: z.string().optional(),
+  /** Milliseconds a domain's policies are cached. */
+  CDM_POLICY_TTL_MS: z.coerce.number().int().min(0).default(1000),
+  /** DP releases computed at once per subgraph. */
+  CDM_CONCURRENT_RELEASES: positiveInt.default(4),
+  /** Set to 1 by `cdm start` for its subgraph children: report progress over IPC, exit with the parent. */
+  CDM_SUPERVISED: flag.default(false),
+  /** production refuses the test-only seeded noise source. */
+  NODE_ENV: z.string().optional(),
+  /** Set to 1 by the CLI: Apollo's usage reporting would try to reach the internet. */
+  APOLLO_TELEMETRY_DISABLED: z.string().optional(),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses an environment; throws a ConfigError naming every bad variable. */
+export function configFrom(env: NodeJS.ProcessEnv): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+let cached: { env: NodeJS.ProcessEnv; snapshot: string; config: Config } | undefined;
+/** The process's configuration (re-read when process.env changed, e.g. in tests). */
+export function config(): Config {
+  const snapshot = JSON.stringify(Object.keys(ConfigSchema.shape).map((k) => process.env[k]));
+  if (!cached || cached.snapshot !== snapshot) cached = { env: process.env, snapshot, config: configFrom(process.env) };
+  return cached.config;
+}
+
+/** Names of every variable, for the README test. */
+export const configVariables = () => Object.keys(ConfigSchema.shape);

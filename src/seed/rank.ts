@@ -1,0 +1,55 @@
+import type { DatasetDeclaration } from '../domain/declaration.js';
+import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
+
+/**
+ * The load-time rank and its invariant.
+ *
+ * Datasets with a privacy-unit column get `_cdm_rank`: each row's position in a uniformly random
+ * order of its unit's rows. Queries bound contributions with `_cdm_rank <= maxRowsPerUnit`, a plain
+ * predicate, instead of a window sort of the matching rows (src/query/sql.ts).
+ *
+ * PRIVACY: that predicate keeps at most m rows of a unit ONLY IF no unit has two rows with the same
+ * rank and no rank is below 1: then a unit's kept ranks are distinct integers in 1..m. (Which rows,
+ * uniformly at random, is utility, not privacy: the sensitivity argument needs only the count.) A
+ * unit whose rows were re-inserted with their ranks would otherwise count 2m rows against a bound
+ * of m. So the invariant is ENFORCED where ranks are written (NOT NULL, CHECK (_cdm_rank >= 1) and a
+ * UNIQUE (unit, _cdm_rank) NULLS NOT DISTINCT index: rows with no unit form one unit, as in the
+ * per-query window) and CHECKED where they are read (`verifiedRank`): a table without all three
+ * falls back to the per-query window, which needs no trust in stored data.
+ */
+export const RANK_COLUMN = '_cdm_rank';
+
+export const unitColumn = (ds: DatasetDeclaration) =>
+  ds.privacyUnit === 'row' ? undefined : ds.columns.find((c) => c.name === ds.privacyUnit);
+
+/** DDL giving a freshly ranked table its invariant (the rows must already satisfy it). */
+export function rankInvariantDdl(db: DomainDatabase, table: string, unitSql: string): string {
+  const t = qualified(db, table);
+  return `ALTER TABLE ${t} ALTER COLUMN ${RANK_COLUMN} SET NOT NULL, ADD CHECK (${RANK_COLUMN} >= 1);
+    CREATE UNIQUE INDEX ON ${t} (${quoteIdent(unitSql)}, ${RANK_COLUMN}) NULLS NOT DISTINCT`;
+}
+
+/**
+ * Whether `table` carries a load-time rank the engine may trust: a table (not a view) whose rank
+ * column is NOT NULL, has a validated CHECK (rank >= 1), and a valid, total, unique index on exactly
+ * (unit, rank) that treats NULL units as one. Anything else: use the per-query window.
+ */
+export async function verifiedRank(db: Pick<DomainDatabase, 'schema' | 'query'>, table: string, unitSql: string): Promise<boolean> {
+  const [row] = await db.query<{ ok: boolean }>(
+    `WITH t AS (
+       SELECT c.oid,
+              (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = $3 AND NOT attisdropped) AS unit,
+              (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = $4 AND NOT attisdropped AND attnotnull) AS rank
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))
+     SELECT (t.unit IS NOT NULL AND t.rank IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisunique AND i.indisvalid AND i.indnullsnotdistinct
+                     AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = 2
+                     AND ((i.indkey[0] = t.unit AND i.indkey[1] = t.rank) OR (i.indkey[0] = t.rank AND i.indkey[1] = t.unit)))
+       AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = t.oid AND k.contype = 'c' AND k.convalidated
+                     AND pg_get_constraintdef(k.oid) = $5)) AS ok
+     FROM t`,
+    [db.schema, table, unitSql, RANK_COLUMN, `CHECK ((${RANK_COLUMN} >= 1))`],
+  );
+  return row?.ok === true;
+}

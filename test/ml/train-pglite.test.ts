@@ -1,0 +1,3 @@
+import { mlSuite } from './ml-suite.js';
+
+mlSuite('pglite');
