@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
 import { withinCap } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
+import { config } from '../config.js';
 import { MeshError, ErrorCode } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { appendAudit, canonicalJson, type TxQuery } from './audit.js';
@@ -54,8 +55,8 @@ export const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
  * How long a release may stay pending before it is presumed dead (its process died between charge
  * and completion): CDM_RELEASE_TIMEOUT_MS (default 2 min); fits and training get 15 times that.
  */
-export function staleAfterMs(aggregate: string, env = process.env): number {
-  const base = Number(env.CDM_RELEASE_TIMEOUT_MS ?? 120_000);
+export function staleAfterMs(aggregate: string): number {
+  const base = config().CDM_RELEASE_TIMEOUT_MS;
   return ['synthetic', 'train'].includes(aggregate) ? base * 15 : base;
 }
 

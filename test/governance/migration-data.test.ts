@@ -11,7 +11,7 @@ import { loadMigrations, migrate } from '../../src/storage/migrate.js';
  * policies; copied defaults are dropped so those principals follow the policies again; running
  * filters keep the cap they were opened with.
  */
-test('migration 0003 (governance epochs) keeps admin-set caps explicit and lets copied defaults follow the policies', async () => {
+test('migration 0002 (governance epochs) keeps admin-set caps explicit and lets copied defaults follow the policies', async () => {
   const census = demoDomain('census');
   const db = await openDomainDatabase(census, { dataDir: 'memory://' });
   try {
