@@ -10,7 +10,6 @@
  * range, so every value in [0, n) is exactly equally likely (no modulo bias, no floats).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { config } from '../config.js';
 
 export interface RandomSource {
   /** A uniform integer in [0, n), n >= 1. */
@@ -111,8 +110,14 @@ class BitSource implements RandomSource {
 /** Production randomness: the OS CSPRNG through node:crypto, buffered 4 KiB at a time. */
 export const systemRandom: RandomSource = new BitSource(() => randomBytes(POOL_BYTES));
 
+/**
+ * NODE_ENV read directly (not through src/config.ts): this runs inside every noise draw, where no
+ * floating-point or library code may run (test/dp/samplers-nofloat.test.ts); config.ts documents it.
+ */
+const nodeEnv = () => process.env.NODE_ENV;
+
 function assertNotProduction(what: string): void {
-  if (config().NODE_ENV === 'production') throw new Error(`${what} is not available when NODE_ENV=production`);
+  if (nodeEnv() === 'production') throw new Error(`${what} is not available when NODE_ENV=production`);
 }
 
 /**
@@ -137,12 +142,12 @@ let installed: RandomSource | null = null;
 export function currentRandom(): RandomSource {
   if (installed === null) return systemRandom;
   // Checked on every use, not only at install time, in case the environment changed since.
-  if (config().NODE_ENV !== 'test') throw new Error('a test random source is installed outside NODE_ENV=test');
+  if (nodeEnv() !== 'test') throw new Error('a test random source is installed outside NODE_ENV=test');
   return installed;
 }
 
 /** Installs (or with null, removes) the default source. Only possible when NODE_ENV=test. */
 export function useRandomSourceForTests(src: RandomSource | null): void {
-  if (config().NODE_ENV !== 'test') throw new Error('useRandomSourceForTests needs NODE_ENV=test');
+  if (nodeEnv() !== 'test') throw new Error('useRandomSourceForTests needs NODE_ENV=test');
   installed = src;
 }

@@ -44,72 +44,109 @@ ${d('One coefficient of a model, on the encoding: numeric features scaled to [-1
 type ModelCoefficient @shareable {
   ${d('Encoded column: "(intercept)", a numeric feature, or "feature=level".')}
   name: String!
+  ${d('Coefficient on that encoded column.')}
   value: Float!
 }
 
 ${d('A trained DP regression model. Its coefficients are public (the release); predictions from it are free.')}
 type TrainedModel @shareable {
+  ${d('Model id (its release id when trained directly).')}
   id: ID!
+  ${d('Dataset it was trained on.')}
   dataset: String!
+  ${d('LINEAR or LOGISTIC.')}
   kind: ModelKind!
+  ${d('DIRECT (trained on the real rows, charged) or SYNTHETIC_MODEL (free post-processing).')}
   source: TrainingSource!
   ${d('Mechanism and method.')}
   method: String!
+  ${d('Target column.')}
   target: String!
+  ${d('LOGISTIC on a categorical target: the class predicted as 1.')}
   positiveClass: String
+  ${d('LOGISTIC on a numeric target: values above it are the positive class.')}
   threshold: Float
+  ${d('Feature columns (declared names).')}
   features: [String!]!
+  ${d('Intercept on the encoding.')}
   intercept: Float!
+  ${d('Coefficients on the encoding, by encoded column.')}
   coefficients: [ModelCoefficient!]!
   ${d('Privacy of the model (for SYNTHETIC_MODEL: that of the synthetic model it comes from).')}
   epsilon: Float!
+  ${d('Delta of the model.')}
   delta: Float!
   ${d('Epsilon this call charged you: 0 when memoised, listed or from a synthetic model.')}
   epsilonCharged: Float!
   ${d('True when no new release was made by this call.')}
   cached: Boolean!
+  ${d('The release that charged the training (absent for SYNTHETIC_MODEL).')}
   releaseId: ID
   ${d('DP estimate of the training rows (free, from the release).')}
   estimatedRows: Int
   ${d('Linear models: training R^2 estimated from the released statistics (free; noisy).')}
   estimatedR2: Float
+  ${d('When the model was stored (ISO 8601).')}
   createdAt: String
 }
 
 ${d('A training in progress in this subgraph.')}
 type TrainingStatus @shareable {
+  ${d('Release id of the training.')}
   id: ID!
+  ${d('Dataset being trained on.')}
   dataset: String!
+  ${d('LINEAR or LOGISTIC.')}
   kind: String!
+  ${d('Current stage (statistics, gradient steps, storing).')}
   stage: String!
+  ${d('Steps done.')}
   step: Int!
+  ${d('Steps in all.')}
   steps: Int!
+  ${d('When the training started (ISO 8601).')}
   startedAt: String!
 }
 
 ${d('One measurement of a training.')}
 type TrainingMeasurement @shareable {
+  ${d('Measurement id.')}
   name: String!
+  ${d('What is measured (Gram matrix, moments, a gradient step).')}
   statistic: String!
+  ${d('l1 sensitivity (add/remove one unit), in the integer units of the statistic.')}
   l1Sensitivity: Float!
+  ${d('l2 sensitivity (add/remove one unit), in the integer units of the statistic.')}
   l2Sensitivity: Float!
+  ${d('Noise mechanism.')}
   mechanism: String!
+  ${d('Noise scale (Laplace t or Gaussian sigma).')}
   scale: Float!
 }
 
 ${d('What a training would cost (nothing is run or charged).')}
 type TrainingEstimate @shareable {
+  ${d('Epsilon asked for the training.')}
   epsilon: Float!
+  ${d('Delta asked for the training.')}
   delta: Float!
   ${d('Epsilon the accountant would charge (0 when the same training is already released).')}
   epsilonCharged: Float!
+  ${d('Whether it fits your remaining budget.')}
   fitsBudget: Boolean!
+  ${d('Your remaining epsilon after it.')}
   remainingAfter: Float
+  ${d('Mechanism that would be used.')}
   mechanism: String!
+  ${d('Training method that would be used.')}
   method: String!
+  ${d("Rows each privacy unit may contribute (from the plan's stability).")}
   rowsPerUnit: Int
+  ${d('Columns of the encoding (features after one-hot, plus the intercept).')}
   encodedColumns: Int
+  ${d('True when the same training is already released (free).')}
   cached: Boolean!
+  ${d('Its measurements with their sensitivities and noise.')}
   measurements: [TrainingMeasurement!]!
 }`;
 
@@ -136,7 +173,7 @@ export function mlSdl(domain: DomainDeclaration): string {
   ${d('DP regression models trained in this domain (stored; anyone in the domain may reuse them).')}
   models(${d('Only this dataset.')} dataset: ${n.datasetEnum}): [TrainedModel!]!
   ${d('One model by id.')}
-  model(id: ID!): TrainedModel
+  model(${d('Model id.')} id: ID!): TrainedModel
   ${d('Predictions of a model for the given rows (objects of column values): P(positive) for LOGISTIC, the target for LINEAR. Free.')}
   predict(${d('Model id.')} model: ID!, ${d('Rows (at most 10,000).')} rows: [JSONObject!]!): [Float!]!
   ${d('Trainings running now in this subgraph, with their progress.')}

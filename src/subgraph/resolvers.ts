@@ -52,6 +52,14 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
   for (const ds of domain.datasets) {
     const t = n.dataset(ds);
     Object.assign(map, sensitive ? { [t.type]: aggregateResolvers(ds) } : openRowsResolvers(domain, ds));
+    // The generic interfaces (Dataset, SensitiveDataset, OpenDataset): the same fields everywhere.
+    const typeMap = map[t.type] as Record<string, unknown>;
+    typeMap.catalog = () => catalogEntry(domain, ds);
+    if (sensitive)
+      typeMap.syntheticModels = (_: unknown, __: unknown, ctx: SubgraphContext) => {
+        authoriseQuery(ctx.caller, domain);
+        return ctx.engine.synthetic.list(ds.name);
+      };
   }
   if (sensitive) {
     const admin = adminResolvers(domain);

@@ -36,7 +36,7 @@ function sharedPart() {
 export function subgraphSdlSource(domain: DomainDeclaration): string {
   const shared = sharedPart().sdl;
   const ml = domain.sensitivity === 'sensitive' ? `\n${ML_SHARED_SDL}\n\n${mlSdl(domain)}\n` : '';
-  return `${FEDERATION_LINK}\n\n${shared}\n\n${AGGREGATE_ENUM}\n\n${domainSdl(domain)}${ml}`;
+  return `${FEDERATION_LINK}\n\n${shared}\n\n${AGGREGATE_ENUM}\n\n${GENERIC_INTERFACES}\n\n${domainSdl(domain)}${ml}`;
 }
 
 export function buildDomainSchema(domain: DomainDeclaration): GraphQLSchema {
@@ -45,6 +45,52 @@ export function buildDomainSchema(domain: DomainDeclaration): GraphQLSchema {
     resolvers: mergeResolvers(sharedPart().resolvers as Record<string, Record<string, unknown>>, domainResolvers(domain), mlResolvers(domain) as never) as never,
   });
 }
+
+/**
+ * Generic interfaces every domain implements the same way, so that clients (the console, BI
+ * bridges) are written once for every domain: `... on SensitiveDomain { sql(...) budget }`,
+ * `... on SensitiveDataset { catalog syntheticModels }`. The per-dataset typed fields stay for
+ * typed clients; these carry what is the same everywhere.
+ */
+const GENERIC_INTERFACES = `"A data domain of the mesh (every domain namespace implements it)."
+interface DataDomain {
+  "Owner, description, sensitivity and policy summary of the domain."
+  info: DomainInfo!
+  "Catalog of the domain's datasets: columns, types, bounds, privacy unit."
+  datasets: [DatasetInfo!]!
+}
+
+"A sensitive domain: DP answers only, through DP SQL over any of its datasets, charged to the caller's budget."
+interface SensitiveDomain implements DataDomain {
+  "Owner, description, sensitivity and policy summary of the domain."
+  info: DomainInfo!
+  "Catalog of the domain's datasets: columns, types, bounds, privacy unit."
+  datasets: [DatasetInfo!]!
+  "Your privacy budget in this domain."
+  budget: BudgetStatus!
+  "DP SQL over the domain's datasets: one statement, one plan, one release (see the domain's own sql field)."
+  sql("The statement." query: String!, "Privacy of the whole statement." privacy: PrivacyInput, "Plan and cost only, nothing spent." explain: Boolean = false): SqlRelease!
+}
+
+"A dataset surface of a domain (every dataset type implements it)."
+interface Dataset {
+  "The dataset's catalog entry."
+  catalog: DatasetInfo!
+}
+
+"A sensitive dataset: typed DP fields, synthetic data and its fitted models."
+interface SensitiveDataset implements Dataset {
+  "The dataset's catalog entry."
+  catalog: DatasetInfo!
+  "Fitted DP synthetic-data models of this dataset."
+  syntheticModels: [SyntheticModelInfo!]!
+}
+
+"An open dataset: rows may be listed."
+interface OpenDataset implements Dataset {
+  "The dataset's catalog entry."
+  catalog: DatasetInfo!
+}`;
 
 const AGGREGATE_ENUM = `"DP aggregates a sensitive dataset answers."
 enum Aggregate {

@@ -15,7 +15,7 @@ export function domainSdl(domain: DomainDeclaration): string {
   const sensitive = domain.sensitivity === 'sensitive';
   const parts: string[] = [];
   parts.push(`${d(`${domain.title}: ${domain.description} Owner: ${domain.owner.team} (${domain.owner.contact}).`)}
-type ${n.domainType} {
+type ${n.domainType} implements DataDomain${sensitive ? ' & SensitiveDomain' : ''} {
   ${d('Owner, description, sensitivity and policy summary of the domain.')}
   info: DomainInfo!
   ${d('Catalog of the domain\'s datasets: columns, types, bounds, privacy unit.')}
@@ -103,8 +103,10 @@ function sensitiveDatasetSdl(domain: DomainDeclaration, ds: DatasetDeclaration, 
     `  ${d('DP synthetic rows with the dataset\'s columns, sampled from a marginal-based model (AIM-style) fitted on the real rows. The model is fitted once per (epsilon, delta) and charged once; sampling more rows, or other seeds, is free. Columns without public bounds or categories are null.')}\n  synthetic(${d('Rows to generate (1 to 1,000,000).')} rows: Int!, ${d('Sampling seed: the same seed gives the same rows.')} seed: Int = 0, ${d('Epsilon and delta of the fit (default epsilon 1).')} privacy: PrivacyInput, ${d('Page size (1-1000).')} first: Int = 100, ${d('Cursor of the last row of the previous page.')} after: String): ${t.syntheticConnection}!`,
   );
   const synthRow = ds.columns.filter((c) => c.name !== ds.privacyUnit);
+  fields.push(`  ${d('This dataset\'s catalog entry (the same as in the domain\'s datasets list).')}\n  catalog: DatasetInfo!`);
+  fields.push(`  ${d('Fitted DP synthetic-data models of this dataset.')}\n  syntheticModels: [SyntheticModelInfo!]!`);
   return `${d(`${ds.title} (sensitive; ${unit}). ${ds.description} Differentially private answers only: no row, value or exact count ever leaves the domain.`)}
-type ${t.type} {
+type ${t.type} implements Dataset & SensitiveDataset {
 ${fields.join('\n')}
 }
 
@@ -163,7 +165,9 @@ type ${t.connection} {
 }
 
 ${d(`${ds.title} (open). ${ds.description}`)}
-type ${t.type} {
+type ${t.type} implements Dataset & OpenDataset {
+  ${d('This dataset\'s catalog entry (the same as in the domain\'s datasets list).')}
+  catalog: DatasetInfo!
   ${d('Rows, in key order, cursor-paginated.')}
   rows(${d('Page size (1-500).')} first: Int = 20, ${d('Cursor of the last row of the previous page.')} after: String, ${d('Rows to include.')} where: ${t.where}): ${t.connection}!
 ${ds.key ? `  ${d('One row by its key.')}\n  byKey(${d('Key of the row.')} ${ds.key}: ID!): ${t.row}` : ''}

@@ -75,9 +75,10 @@ export function meshSuite(backend: Backend) {
         const fieldNames = surface.fields.map((f: any) => f.name);
         assert.ok(!fieldNames.includes('rows') && !fieldNames.includes('byKey'));
         const leaf = (t: any): string => (t.ofType ? leaf(t.ofType) : t.name);
-        // DP numbers, DP buckets, cost previews, and rows that are SYNTHETIC (sampled from a DP model).
+        // DP numbers, DP buckets, cost previews, rows that are SYNTHETIC (sampled from a DP model),
+        // and public metadata (the catalog entry, fitted models).
         for (const f of surface.fields)
-          assert.ok(['DpNumber', 'DpBucket', 'CostEstimate', `${prefix}SyntheticConnection`].includes(leaf(f.type)), `${prefix}.${f.name} returns ${leaf(f.type)}`);
+          assert.ok(['DpNumber', 'DpBucket', 'CostEstimate', `${prefix}SyntheticConnection`, 'DatasetInfo', 'SyntheticModelInfo'].includes(leaf(f.type)), `${prefix}.${f.name} returns ${leaf(f.type)}`);
       }
     });
 
