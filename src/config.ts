@@ -45,6 +45,12 @@ export const ConfigSchema = z.object({
   CDM_POLICY_TTL_MS: z.coerce.number().int().min(0).default(1000),
   /** DP releases computed at once per subgraph. */
   CDM_CONCURRENT_RELEASES: positiveInt.default(4),
+  /** Milliseconds a release may stay pending before it is presumed dead and reaped (fits and training: 15 times). */
+  CDM_RELEASE_TIMEOUT_MS: positiveInt.default(120_000),
+  /** Milliseconds between two rounds of governance upkeep (reaper, leaked scratch tables). */
+  CDM_REAPER_INTERVAL_MS: positiveInt.default(30_000),
+  /** Key signing audit heads (`cdm audit head`); else derived from the development JWT secret. */
+  CDM_AUDIT_KEY: z.string().min(1).optional(),
   /** Set to 1 by `cdm start` for its subgraph children: report progress over IPC, exit with the parent. */
   CDM_SUPERVISED: flag.default(false),
   /** PostgreSQL wire protocol port of `cdm start` and `cdm pgwire` (src/pgwire). */
@@ -62,12 +68,6 @@ export const ConfigSchema = z.object({
   CDM_MAX_EVALUATED_PLANS: positiveInt.default(64),
   /** Idle keep-alive of every HTTP server (ms), above the gateway client's idle timeout. */
   CDM_KEEPALIVE_TIMEOUT_MS: positiveInt.default(65_000),
-  /** Milliseconds a release may stay pending before it is presumed dead (fits and training: 15x). */
-  CDM_RELEASE_TIMEOUT_MS: positiveInt.default(120_000),
-  /** Milliseconds between governance upkeep runs (reaper of dead releases, scratch tables). */
-  CDM_REAPER_INTERVAL_MS: positiveInt.default(30_000),
-  /** Key that signs audit heads (`cdm audit head`); default the node's development secret. */
-  CDM_AUDIT_KEY: z.string().optional(),
   /** Gateway URL and bearer token the CLI's `cdm sql` / `cdm train` use. */
   CDM_GATEWAY: z.string().default('http://localhost:4000/graphql'),
   CDM_TOKEN: z.string().optional(),

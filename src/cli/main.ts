@@ -216,7 +216,10 @@ registerTrainCommand(program);
 
 const audit = program.command('audit').description('audit log tools');
 /** The key audit heads are signed with: CDM_AUDIT_KEY, else the node's development secret. */
-const auditHeadKey = async () => (await import('../governance/head.js')).headKey(config().CDM_AUDIT_KEY ? new TextEncoder().encode(config().CDM_AUDIT_KEY) : loadOrCreateDevSecret());
+const auditHeadKey = async () => {
+  const key = config().CDM_AUDIT_KEY;
+  return (await import('../governance/head.js')).headKey(key ? new TextEncoder().encode(key) : loadOrCreateDevSecret());
+};
 const sensitiveDomains = async (list?: string) => (await selectDomains(list)).filter((x) => x.sensitivity === 'sensitive');
 type Db = Awaited<ReturnType<Awaited<ReturnType<typeof storage>>['openDomainDatabase']>>;
 async function withDomainDb<T>(d: DomainDeclaration, fn: (db: Db) => Promise<T>): Promise<T> {

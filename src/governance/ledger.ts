@@ -1,12 +1,12 @@
-import { configFrom } from '../config.js';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
-import { withinCap, type AccountantState } from '../dp/accountant.js';
+import { withinCap } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
+import { config } from '../config.js';
 import { MeshError, ErrorCode } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { appendAudit, canonicalJson, type TxQuery } from './audit.js';
-import { addCosts as addCostsToState, emptyRow, rowJson, rowOf, spentEpsilon, stateOf as parseStoredState, syncEpoch, type BudgetRow, type ClosedEpoch } from './budget.js';
+import { addCosts, emptyRow, rowJson, rowOf, spentEpsilon, syncEpoch, type BudgetRow, type ClosedEpoch } from './budget.js';
 import { capFromRows } from './policy.js';
 
 /**
@@ -61,8 +61,8 @@ export const TX_OPTIONS = { timeout: 30_000, maxWait: 30_000 };
  * How long a release may stay pending before it is presumed dead (its process died between charge
  * and completion): CDM_RELEASE_TIMEOUT_MS (default 2 min); fits and training get 15 times that.
  */
-export function staleAfterMs(aggregate: string, env = process.env): number {
-  const base = configFrom(env).CDM_RELEASE_TIMEOUT_MS;
+export function staleAfterMs(aggregate: string): number {
+  const base = config().CDM_RELEASE_TIMEOUT_MS;
   return ['synthetic', 'train'].includes(aggregate) ? base * 15 : base;
 }
 
@@ -135,8 +135,8 @@ async function chargeTx(q: TxQuery, schema: string, req: ChargeRequest): Promise
   if (inserted.length === 0) throw new LostRace();
   const pkey = `principal:${req.caller.id}`;
   const gkey = `dataset:${req.dataset}`;
-  const pAfter: BudgetRow = { ...mine.row, spent: addCostsToState(mine.row.spent, req.costs) };
-  const gAfter: BudgetRow = { ...all.row, spent: addCostsToState(all.row.spent, req.costs) };
+  const pAfter: BudgetRow = { ...mine.row, spent: addCosts(mine.row.spent, req.costs) };
+  const gAfter: BudgetRow = { ...all.row, spent: addCosts(all.row.spent, req.costs) };
   await writeRow(q, t('principal_budget'), 'principal_id', req.caller.id, pAfter);
   await writeRow(q, t('global_budget'), 'dataset', req.dataset, gAfter);
   for (const [key, closed] of [[pkey, mine.closed], [gkey, all.closed]] as const) if (closed) await recordClosedEpoch(q, t('budget_epoch'), key, closed);
@@ -185,8 +185,8 @@ async function ensureRows(q: TxQuery, t: (n: string) => string, req: ChargeReque
   await q(`INSERT INTO ${t('global_budget')} (dataset, spent, updated_at) VALUES ($1, '{}'::jsonb, now()) ON CONFLICT DO NOTHING`, req.dataset);
 }
 
-export const stateOf = parseStoredState;
-export const addCosts = (s: AccountantState, costs: PrivacyCost[]) => addCostsToState(s, costs);
+/** Kept here for the engine and older callers; defined with the budget rows. */
+export { addCosts, stateOf } from './budget.js';
 
 function refuseIfOver(row: BudgetRow, cap: Cap, which: string, req: ChargeRequest) {
   const spentAfter = spentEpsilon(row, req.costs);

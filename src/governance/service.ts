@@ -1,7 +1,7 @@
-import { config } from '../config.js';
 import type { Caller } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import type { Cap } from '../dp/cost.js';
+import { config } from '../config.js';
 import { badInput } from '../errors.js';
 import { log } from '../log.js';
 import { domainDataSource, type DataSource } from '../query/datasource.js';
@@ -35,7 +35,6 @@ export interface PolicyView {
 }
 
 const SCOPE = /^(domain|role:[a-zA-Z][a-zA-Z0-9:_-]{0,60}|principal:.{1,200})$/s;
-const MAINTENANCE_MS = config().CDM_REAPER_INTERVAL_MS;
 
 export class GovernanceService {
   constructor(
@@ -176,7 +175,7 @@ export class GovernanceService {
   }
 
   /** At start: reap and clean up once, then every CDM_REAPER_INTERVAL_MS; returns the stopper. */
-  async startMaintenance(intervalMs = MAINTENANCE_MS): Promise<() => void> {
+  async startMaintenance(intervalMs = config().CDM_REAPER_INTERVAL_MS): Promise<() => void> {
     await this.maintain(this.db.kind === 'pglite');
     const timer = setInterval(() => void this.maintain(false), intervalMs);
     timer.unref();

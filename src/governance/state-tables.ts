@@ -14,6 +14,7 @@ export const STATE_TABLES: readonly string[] = [
   'audit_entry',
   'policy',
   'synthetic_model',
+  'trained_model',
   '_prisma_migrations',
 ];
 const RESERVED_PREFIXES = ['_cdm', '_prisma'];

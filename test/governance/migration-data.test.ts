@@ -11,12 +11,13 @@ import { loadMigrations, migrate } from '../../src/storage/migrate.js';
  * policies; copied defaults are dropped so those principals follow the policies again; running
  * filters keep the cap they were opened with.
  */
-test('migration 0002 keeps admin-set caps explicit and lets copied defaults follow the policies', async () => {
+test('migration 0002 (governance epochs) keeps admin-set caps explicit and lets copied defaults follow the policies', async () => {
   const census = demoDomain('census');
   const db = await openDomainDatabase(census, { dataDir: 'memory://' });
   try {
     const all = loadMigrations();
-    await migrate(db, all.slice(0, 1));
+    const mine = all.findIndex((m) => m.name.endsWith('_governance_epochs'));
+    await migrate(db, all.slice(0, mine));
     const spent = JSON.stringify({ version: 1, releases: 1, gdp: 0.1, zcdp: 0.01, basicEpsilon: 0.5, basicOnly: true, approxDelta: 0, counts: { discreteLaplace: 0, discreteGaussian: 0, pure: 1, zcdp: 0, approx: 0 } });
     await db.exec(`
       INSERT INTO principal (id, roles) VALUES ('set', '{analyst}'), ('copied', '{analyst}');
