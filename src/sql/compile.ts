@@ -86,7 +86,7 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
   const to = new Map(order.map((o, j) => [o.i, j]));
   const remap = (e: Expr): Expr => reindex(e, (i) => to.get(i)!);
   const withDerived = derivations.reduce((rel, d) => rel.derive(d.column, d.cases, d.otherwise), scope.rel);
-  const spec: QuerySpec = { domain, relation: withPresence({ ...scope, rel: withDerived }, s, ctx, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates: order.map((o) => o.a), privacy };
+  const spec: QuerySpec = { domain, relation: withPresence({ ...scope, rel: withDerived }, s, aggregates).relation, groupBy: groupBy.length ? groupBy : undefined, aggregates: order.map((o) => o.a), privacy };
   return {
     spec,
     groupBy,
@@ -104,12 +104,11 @@ export function compileSql(domain: DomainDeclaration, sql: string, privacy?: Pri
  * column (SQL's SUM/AVG ignore NULLs; bounding then spends a unit's row budget on rows that count).
  * This is exactly the typed GraphQL field's relation, so both share a plan key and a release.
  */
-function withPresence(scope: Scope, s: Node, ctx: CompileContext, aggregates: AggregateSpec[]) {
+function withPresence(scope: Scope, s: Node, aggregates: AggregateSpec[]) {
   const where: Predicate = s.whereClause ? predicateOf(s.whereClause, scope) : TRUE;
   const numeric = new Set(aggregates.filter((a) => a.kind !== 'count' && a.kind !== 'countDistinct').map((a) => a.column!));
   const onlyNumeric = numeric.size === 1 && aggregates.every((a) => a.kind !== 'count' && a.kind !== 'countDistinct');
   const present: Predicate = onlyNumeric ? not({ op: 'isNull', column: [...numeric][0]! }) : TRUE;
-  void ctx;
   return scope.rel.filter(and(where, present));
 }
 

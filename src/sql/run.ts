@@ -1,5 +1,6 @@
 import type { Caller } from '../auth/tokens.js';
 import { buildPlan } from '../core/plan.js';
+import { datasetsOf } from '../core/relation.js';
 import type { PrivacyRequest } from '../core/privacy.js';
 import { explainPlan, type QueryEngine } from '../query/engine.js';
 import { compileSql } from './compile.js';
@@ -39,7 +40,7 @@ export async function runSql(engine: QueryEngine, caller: Caller, query: string,
 /** The statement's plan item for the operation-level preflight (throws the same refusals). */
 export function sqlOperationItem(engine: { domain: QueryEngine['domain'] }, query: string, privacy: PrivacyRequest | null | undefined) {
   const compiled = compileSql(engine.domain, query, privacy);
-  return { dataset: compiled.spec.relation.op === 'source' ? compiled.spec.relation.dataset.name : buildPlan(compiled.spec).dataset.name, spec: compiled.spec, kind: SQL_KIND };
+  return { dataset: datasetsOf(compiled.spec.relation)[0]!.name, spec: compiled.spec, kind: SQL_KIND };
 }
 
 export { explainPlan };
