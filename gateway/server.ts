@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
 import { queryLimitsRule } from '../src/limits.js';
+import { consoleLandingPage, consoleRoute } from './console.js';
 
 /**
  * The gateway: the only public entry point. It verifies the caller's token, plans over the checked-in
@@ -52,7 +52,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
     validationRules: [queryLimitsRule()],
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })],
+    // The web console at /console replaces Apollo's CDN-loaded landing page.
+    plugins: [consoleLandingPage()],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({
@@ -62,7 +63,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return { caller: await opts.verifier(authorization), authorization };
     },
     health: async () => ({ status: 'pass', service: 'gateway' }),
-    routes: [exportProxy(opts), ...(opts.routes ?? [])],
+    routes: [consoleRoute(), exportProxy(opts), ...(opts.routes ?? [])],
   });
   const url = await listen(server, opts.port, opts.host);
   return {
