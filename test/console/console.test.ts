@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { fromRoot } from '../../src/paths.js';
@@ -10,6 +10,12 @@ import { launch, newPage, shot, signIn } from './browser.js';
  * The web console in a real browser against a whole mesh (PGlite): what an analyst and a domain
  * admin see and do, asserted on the page's content; each step leaves a screenshot in test-output/.
  */
+/** CDM_CONSOLE_DOCS=1 refreshes the README's screenshots (docs/) from this run. */
+function toDocs(path: string, name: string) {
+  if (process.env.CDM_CONSOLE_DOCS !== '1') return;
+  mkdirSync(fromRoot('docs'), { recursive: true });
+  copyFileSync(path, fromRoot('docs', name));
+}
 const num = (s: string | null) => Number((s ?? '').replace(/[^0-9.eE+-]/g, ''));
 
 describe('web console (chromium)', () => {
@@ -76,9 +82,7 @@ describe('web console (chromium)', () => {
     await analyst.getByLabel('Search domains, datasets and columns').fill('USD');
     await analyst.getByRole('status').filter({ hasText: /result/ }).waitFor();
     assert.match((await cards.first().textContent())!, /capitalGain/);
-    await shot(analyst, 'catalog');
-    mkdirSync(fromRoot('docs'), { recursive: true });
-    copyFileSync(await shot(analyst, 'catalog'), fromRoot('docs', 'console-catalog.png'));
+    toDocs(await shot(analyst, 'catalog'), 'console-catalog.png');
 
     await analyst.getByRole('link', { name: 'Adults' }).click();
     await analyst.getByRole('heading', { name: /Adults/ }).waitFor();
@@ -153,8 +157,7 @@ describe('web console (chromium)', () => {
     assert.match((await answer.textContent())!, /White[\s\S]*Black/);
     assert.equal(await answer.locator('svg [aria-label="bar"] rect, svg g[aria-label="bar"] rect').count(), 5, 'five bars');
     assert.equal(await answer.locator('svg .interval line').count(), 5, 'five interval rules');
-    await shot(analyst, 'query-histogram');
-    copyFileSync(await shot(analyst, 'query-histogram'), fromRoot('docs', 'console-query.png'));
+    toDocs(await shot(analyst, 'query-histogram'), 'console-query.png');
   });
 
   it('shows the budget spent and remaining with the releases made', async () => {
@@ -168,6 +171,33 @@ describe('web console (chromium)', () => {
     assert.match((await panel.textContent())!, /GROUP BY race/);
     assert.ok((await panel.locator('svg').count()) >= 1, 'a chart of the spend over time');
     await shot(analyst, 'budgets');
+  });
+
+  it('runs a query in the bundled GraphiQL with the token added', async () => {
+    await analyst.goto(`${base}/console/#/playground`);
+    await analyst.getByRole('button', { name: /Execute query/i }).click();
+    const response = analyst.locator('.graphiql-response');
+    await response.getByText('"alice"').waitFor();
+    assert.match((await response.textContent())!, /"me"[\s\S]*"roles"[\s\S]*"analyst"/);
+    await shot(analyst, 'playground');
+  });
+
+  it('previews synthetic rows, downloads them as CSV and lists the fitted model', async () => {
+    await analyst.goto(`${base}/console/#/synthetic/census/adults`);
+    await analyst.getByLabel('Rows', { exact: true }).fill('12');
+    await analyst.getByRole('button', { name: 'Preview synthetic rows' }).click();
+    const table = analyst.getByRole('table', { name: 'Synthetic rows' });
+    await table.waitFor({ timeout: 120_000 });
+    assert.equal(await table.locator('tbody tr').count(), 12);
+    assert.match((await analyst.getByRole('status').filter({ hasText: /^Model / }).textContent())!, /aim, ε 1, fitted and charged now/);
+    const models = analyst.getByRole('table', { name: 'Fitted models' });
+    await models.locator('tbody tr').first().waitFor();
+    assert.match((await models.textContent())!, /adults\s*aim\s*1/);
+    const [download] = await Promise.all([analyst.waitForEvent('download'), analyst.getByRole('button', { name: 'Download CSV' }).click()]);
+    const csv = readFileSync((await download.path())!, 'utf8').trim().split('\n');
+    assert.match(csv[0]!, /^age,workclass,education/);
+    assert.equal(csv.length, 13, 'a header and the 12 rows asked');
+    await shot(analyst, 'synthetic');
   });
 
   it('lets a domain admin raise a budget, confirmed, and see it applied; the audit chain verifies', async () => {

@@ -4,7 +4,7 @@ import { GraphiQL } from 'graphiql';
 import { rawRequest } from '../api/client.js';
 import { useSession } from '../session.js';
 
-const DEFAULT_QUERY = `# The mesh's schema is its catalog: open the docs pane to browse it.
+const DEFAULT_QUERY = `# Your token is sent with every request. Docs: the book icon.
 {
   me { id roles }
 }
