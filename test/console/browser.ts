@@ -24,7 +24,7 @@ export async function launch(): Promise<Browser> {
 export async function newPage(browser: Browser, width = 1280, height = 800): Promise<Page> {
   const context = await browser.newContext({ viewport: { width, height } });
   const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(30_000);
   return page;
 }
 

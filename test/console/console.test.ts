@@ -233,13 +233,16 @@ describe('web console (chromium)', () => {
 
   it('sends an expired token back to sign-in with the reason', async () => {
     const page = await newPage(browser);
-    await signIn(page, base, await t.token('erin', ['analyst'], '2s'));
-    await new Promise((r) => setTimeout(r, 3000));
+    await signIn(page, base, await t.token('erin', ['analyst']));
+    // The session's token runs out (its exp is a minute past) while the console is open.
+    const expired = await t.token('erin', ['analyst'], '-1m');
+    await page.evaluate(`sessionStorage.setItem('cdm.console.token', ${JSON.stringify(expired)})`);
     await page.getByRole('link', { name: 'Budgets' }).click();
     const reason = page.getByTestId('signout-reason');
     await reason.waitFor();
     assert.match((await reason.textContent())!, /invalid or expired/);
     await page.getByLabel('Bearer token').waitFor();
+    assert.equal(await page.evaluate(`sessionStorage.getItem('cdm.console.token')`), null, 'the dead token is forgotten');
     await shot(page, 'expired');
     await page.context().close();
   });
