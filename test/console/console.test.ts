@@ -175,9 +175,11 @@ describe('web console (chromium)', () => {
 
   it('runs a query in the bundled GraphiQL with the token added', async () => {
     await analyst.goto(`${base}/console/#/playground`);
+    // The editors load lazily (Monaco): run only once the query is in the editor.
+    await analyst.waitForFunction(`document.querySelector('.graphiql-query-editor')?.textContent.includes('roles')`, null, { timeout: 60_000 });
     await analyst.getByRole('button', { name: /Execute query/i }).click();
     const response = analyst.locator('.graphiql-response');
-    await response.getByText('"alice"').waitFor();
+    await analyst.waitForFunction(`document.querySelector('.graphiql-response')?.textContent.includes('alice')`, null, { timeout: 60_000 });
     assert.match((await response.textContent())!, /"me"[\s\S]*"roles"[\s\S]*"analyst"/);
     await shot(analyst, 'playground');
   });
