@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Caller, Verifier } from '../src/auth/tokens.js';
 import { formatClientError } from '../src/errors.js';
 import { createHttpServer, listen, type Route } from '../src/http.js';
@@ -11,6 +10,7 @@ import { localIntrospectionPlugin } from '../src/introspection.js';
 import { subgraphFetcher } from './subgraph-fetch.js';
 import { config } from '../src/config.js';
 import { metricsRoute, observabilityPlugin, requestIdFrom } from '../src/observability/metrics.js';
+import { consoleLandingPage, consoleRoute } from './console.js';
 
 /**
  * The gateway: the only public entry point. It verifies the caller's token, plans over the supergraph
@@ -61,7 +61,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     // Our CLI stops servers in order (gateway, subgraphs, databases) on SIGINT/SIGTERM.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: MAX_TOKENS },
-    plugins: [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }), requestInputsPlugin(), localIntrospectionPlugin(), observabilityPlugin<GatewayContext>('gateway')],
+    // The web console at /console replaces Apollo's CDN-loaded landing page.
+    plugins: [consoleLandingPage(), requestInputsPlugin(), localIntrospectionPlugin(), observabilityPlugin<GatewayContext>('gateway')],
   });
   await apollo.start();
   const server = createHttpServer<GatewayContext>({
@@ -72,7 +73,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return { caller: await opts.verifier(authorization), authorization, requestId };
     },
     health: () => gatewayHealth(opts.subgraphUrls ?? {}),
-    routes: [metricsRoute(), exportProxy(opts), ...(opts.routes ?? [])],
+    routes: [metricsRoute(), consoleRoute(), exportProxy(opts), ...(opts.routes ?? [])],
   });
   const url = await listen(server, opts.port, opts.host);
   return {

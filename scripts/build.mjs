@@ -3,7 +3,7 @@
 // (tsc, not esbuild: type-graphql needs decorator metadata).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -26,5 +26,28 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
   cwd: root,
   stdio: 'inherit',
 });
+
+// The web console (console/, React + Vite, its own tsconfig): type-checked and bundled into
+// console/dist, which the gateway serves at /console. Rebuilt only when its sources, the schema or
+// the lockfile changed (a full build takes a few seconds; most `npm start`s skip it).
+const consoleDir = join(root, 'console');
+const consoleInputs = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.name === 'dist' || e.name === 'node_modules' ? [] : e.isDirectory() ? consoleInputs(join(dir, e.name)) : [join(dir, e.name)],
+  );
+const consoleHash = createHash('sha256');
+for (const f of [...consoleInputs(consoleDir).sort(), join(root, 'schema', 'supergraph.graphql'), join(root, 'package-lock.json')]) consoleHash.update(f.slice(root.length)).update(readFileSync(f));
+const consoleDigest = consoleHash.digest('hex');
+const consoleStamp = join(consoleDir, 'dist', '.source-hash');
+if (!existsSync(consoleStamp) || readFileSync(consoleStamp, 'utf8') !== consoleDigest) {
+  const started = Date.now();
+  // Types of the console's GraphQL documents, from the checked-in supergraph (gql.tada).
+  execFileSync(process.execPath, [join(root, 'node_modules', 'gql.tada', 'bin', 'cli.js'), 'generate', 'output', '--tsconfig', join(consoleDir, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(consoleDir, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(consoleDir, 'vite.config.ts')], { cwd: root, stdio: 'inherit' });
+  writeFileSync(consoleStamp, consoleDigest);
+  console.log(`console built into console/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 // `npm start` (scripts/start.mjs) rebuilds only when a source is newer than this stamp.
 writeFileSync(join(root, 'dist', '.build-stamp'), new Date().toISOString());

@@ -16,7 +16,7 @@ export const PG_URL = process.env.CDM_TEST_PG_URL ?? 'postgres://postgres@127.0.
 export interface TestMesh {
   mesh: Mesh;
   url: string;
-  token(sub: string, roles?: string[]): Promise<string>;
+  token(sub: string, roles?: string[], expiresIn?: string): Promise<string>;
   gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null, url?: string): Promise<{ status: number; body: { data?: T; errors?: { message: string; extensions?: Record<string, any> }[] } }>;
   close(): Promise<void>;
 }
@@ -38,7 +38,7 @@ export async function startTestMesh(backend: Backend, domains: DomainDeclaration
   return {
     mesh,
     url,
-    token: (sub, roles = ['analyst']) => mintDevToken(secret, { sub, roles }),
+    token: (sub, roles = ['analyst'], expiresIn) => mintDevToken(secret, { sub, roles, expiresIn }),
     async gql(query, variables, token, target) {
       const res = await fetch(target ?? url, {
         method: 'POST',
