@@ -32,7 +32,7 @@ enum TrainingSource {
 
 ${d('Training mechanism.')}
 enum TrainingMethod {
-  ${d('SSP for linear models; for logistic, SSP_NEWTON from epsilon 0.5 on and SSP below (measured most accurate: bench/ML-REPORT.md).')}
+  ${d('SSP for linear models and LAPLACE; SSP_NEWTON for logistic models with GAUSSIAN (measured most accurate: bench/ML-REPORT.md).')}
   AUTO
   ${d('Noisy sufficient statistics (X^T X, X^T y) in one measurement; logistic by its quadratic approximation.')}
   SSP
