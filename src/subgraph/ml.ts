@@ -44,72 +44,109 @@ ${d('One coefficient of a model, on the encoding: numeric features scaled to [-1
 type ModelCoefficient @shareable {
   ${d('Encoded column: "(intercept)", a numeric feature, or "feature=level".')}
   name: String!
+  ${d('Coefficient.')}
   value: Float!
 }
 
 ${d('A trained DP regression model. Its coefficients are public (the release); predictions from it are free.')}
 type TrainedModel @shareable {
+  ${d('Model id (the release id for DIRECT models).')}
   id: ID!
+  ${d('Dataset trained on.')}
   dataset: String!
+  ${d('LINEAR or LOGISTIC.')}
   kind: ModelKind!
+  ${d('DIRECT or SYNTHETIC_MODEL.')}
   source: TrainingSource!
   ${d('Mechanism and method.')}
   method: String!
+  ${d('Target column.')}
   target: String!
+  ${d('LOGISTIC on a categorical target: the class predicted as 1.')}
   positiveClass: String
+  ${d('LOGISTIC on a numeric target: 1 when target > threshold.')}
   threshold: Float
+  ${d('Feature columns, in encoding order.')}
   features: [String!]!
+  ${d('Intercept (on the encoding).')}
   intercept: Float!
+  ${d('Every coefficient by encoded column, the intercept first.')}
   coefficients: [ModelCoefficient!]!
   ${d('Privacy of the model (for SYNTHETIC_MODEL: that of the synthetic model it comes from).')}
   epsilon: Float!
+  ${d('Delta of the model.')}
   delta: Float!
   ${d('Epsilon this call charged you: 0 when memoised, listed or from a synthetic model.')}
   epsilonCharged: Float!
   ${d('True when no new release was made by this call.')}
   cached: Boolean!
+  ${d('Release that paid for it (null for SYNTHETIC_MODEL).')}
   releaseId: ID
   ${d('DP estimate of the training rows (free, from the release).')}
   estimatedRows: Int
   ${d('Linear models: training R^2 estimated from the released statistics (free; noisy).')}
   estimatedR2: Float
+  ${d('When it was stored (UTC, ISO 8601).')}
   createdAt: String
 }
 
 ${d('A training in progress in this subgraph.')}
 type TrainingStatus @shareable {
+  ${d('Release id of the training.')}
   id: ID!
+  ${d('Dataset.')}
   dataset: String!
+  ${d('linear or logistic.')}
   kind: String!
+  ${d('What runs now.')}
   stage: String!
+  ${d('Measurement being taken (1-based).')}
   step: Int!
+  ${d('Measurements in all.')}
   steps: Int!
+  ${d('Start (UTC, ISO 8601).')}
   startedAt: String!
 }
 
 ${d('One measurement of a training.')}
 type TrainingMeasurement @shareable {
+  ${d('Measurement id (gram, moments, step1..).')}
   name: String!
+  ${d('What it measures.')}
   statistic: String!
+  ${d('l1 sensitivity in grid units.')}
   l1Sensitivity: Float!
+  ${d('l2 sensitivity in grid units.')}
   l2Sensitivity: Float!
+  ${d('Noise distribution.')}
   mechanism: String!
+  ${d('Noise scale (Laplace t or Gaussian sigma) in grid units.')}
   scale: Float!
 }
 
 ${d('What a training would cost (nothing is run or charged).')}
 type TrainingEstimate @shareable {
+  ${d('Epsilon asked.')}
   epsilon: Float!
+  ${d('Delta asked.')}
   delta: Float!
   ${d('Epsilon the accountant would charge (0 when the same training is already released).')}
   epsilonCharged: Float!
+  ${d('Whether it fits your remaining budget.')}
   fitsBudget: Boolean!
+  ${d('Your epsilon left afterwards.')}
   remainingAfter: Float
+  ${d('Mechanism.')}
   mechanism: String!
+  ${d('Method chosen (ssp or sspNewton).')}
   method: String!
+  ${d('Rows one privacy unit contributes (the stability of the training relation).')}
   rowsPerUnit: Int
+  ${d('Encoded columns, the intercept included.')}
   encodedColumns: Int
+  ${d('True when the same training is released already (free).')}
   cached: Boolean!
+  ${d('Its measurements.')}
   measurements: [TrainingMeasurement!]!
 }`;
 
@@ -136,7 +173,7 @@ export function mlSdl(domain: DomainDeclaration): string {
   ${d('DP regression models trained in this domain (stored; anyone in the domain may reuse them).')}
   models(${d('Only this dataset.')} dataset: ${n.datasetEnum}): [TrainedModel!]!
   ${d('One model by id.')}
-  model(id: ID!): TrainedModel
+  model(${d('Model id.')} id: ID!): TrainedModel
   ${d('Predictions of a model for the given rows (objects of column values): P(positive) for LOGISTIC, the target for LINEAR. Free.')}
   predict(${d('Model id.')} model: ID!, ${d('Rows (at most 10,000).')} rows: [JSONObject!]!): [Float!]!
   ${d('Trainings running now in this subgraph, with their progress.')}
