@@ -196,7 +196,7 @@ async function syntheticRows(args: Args, db: DomainDatabase, spec: ReturnType<ty
   const census = demoDomain('census');
   const domain = validateDomain({
     ...census,
-    policy: { ...census.policy, maxEpsilonPerQuery: 10, defaultBudget: { epsilon: 10_000, delta: 1e-3 }, globalCap: { epsilon: 100_000, delta: 1e-2 } },
+    policy: { ...census.policy, maxEpsilonPerQuery: 10, defaultBudget: { epsilon: 1000, delta: 1e-3 }, globalCap: { epsilon: 1000, delta: 1e-2 } },
     datasets: [{ ...census.datasets[0]!, table: 'adults_train' }],
   } as never);
   const ds = domain.datasets[0]!;
