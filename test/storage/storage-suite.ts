@@ -6,7 +6,7 @@ import { appendAudit, verifyAudit } from '../../src/governance/audit.js';
 import { rawOf } from '../../src/governance/ledger.js';
 import { seedDomain } from '../../src/seed/seed.js';
 import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
-import { migrate } from '../../src/storage/migrate.js';
+import { loadMigrations, migrate } from '../../src/storage/migrate.js';
 import { PG_URL, requirePostgres, type Backend } from '../helpers/mesh.js';
 
 /** Storage on one backend: migrations, idempotent seeding, the audit chain and its tamper check. */
@@ -24,10 +24,12 @@ export function storageSuite(backend: Backend) {
     });
 
     test('migrations apply once and are recorded in _prisma_migrations', async () => {
-      assert.deepEqual(await migrate(db), ['0001_init']);
+      const all = loadMigrations().map((m) => m.name);
+      assert.ok(all.length >= 1 && all[0] === '0001_init');
+      assert.deepEqual(await migrate(db), all);
       assert.deepEqual(await migrate(db), []);
-      const rows = await db.query<{ migration_name: string }>(`SELECT migration_name FROM ${qualified(db, '_prisma_migrations')}`);
-      assert.deepEqual(rows.map((r) => r.migration_name), ['0001_init']);
+      const rows = await db.query<{ migration_name: string }>(`SELECT migration_name FROM ${qualified(db, '_prisma_migrations')} ORDER BY migration_name`);
+      assert.deepEqual(rows.map((r) => r.migration_name), all);
       assert.equal(await db.prisma.principal.count(), 0);
     });
 
