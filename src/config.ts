@@ -71,11 +71,6 @@ export const ConfigSchema = z.object({
   /** Gateway URL and bearer token the CLI's `cdm sql` / `cdm train` use. */
   CDM_GATEWAY: z.string().default('http://localhost:4000/graphql'),
   CDM_TOKEN: z.string().optional(),
-  /** DP training tuning (measured defaults, bench/ML-REPORT.md): Newton share, steps, Gram share, noise ridge. */
-  CDM_ML_SSP_SHARE: z.coerce.number().gt(0).lt(1).default(0.5),
-  CDM_ML_STEPS: positiveInt.default(3),
-  CDM_ML_GRAM_SHARE: z.coerce.number().gt(0).lt(1).default(0.5),
-  CDM_ML_RIDGE: z.coerce.number().min(0).default(3),
   /** Login name: the principal `cdm sql` charges when it asks an engine directly (cli:<USER>). */
   USER: z.string().optional(),
   /** production refuses the test-only seeded noise source. */

@@ -32,7 +32,7 @@ enum TrainingSource {
 
 ${d('Training mechanism.')}
 enum TrainingMethod {
-  ${d('SSP for linear models; for logistic, SSP_NEWTON from epsilon 0.5 on and SSP below (measured most accurate: bench/ML-REPORT.md).')}
+  ${d('SSP for linear models and LAPLACE; SSP_NEWTON for logistic models with GAUSSIAN (measured most accurate: bench/ML-REPORT.md).')}
   AUTO
   ${d('Noisy sufficient statistics (X^T X, X^T y) in one measurement; logistic by its quadratic approximation.')}
   SSP
@@ -44,19 +44,19 @@ ${d('One coefficient of a model, on the encoding: numeric features scaled to [-1
 type ModelCoefficient @shareable {
   ${d('Encoded column: "(intercept)", a numeric feature, or "feature=level".')}
   name: String!
-  ${d('Coefficient on that encoded column.')}
+  ${d('Coefficient.')}
   value: Float!
 }
 
 ${d('A trained DP regression model. Its coefficients are public (the release); predictions from it are free.')}
 type TrainedModel @shareable {
-  ${d('Model id (its release id when trained directly).')}
+  ${d('Model id (the release id for DIRECT models).')}
   id: ID!
-  ${d('Dataset it was trained on.')}
+  ${d('Dataset trained on.')}
   dataset: String!
   ${d('LINEAR or LOGISTIC.')}
   kind: ModelKind!
-  ${d('DIRECT (trained on the real rows, charged) or SYNTHETIC_MODEL (free post-processing).')}
+  ${d('DIRECT or SYNTHETIC_MODEL.')}
   source: TrainingSource!
   ${d('Mechanism and method.')}
   method: String!
@@ -64,13 +64,13 @@ type TrainedModel @shareable {
   target: String!
   ${d('LOGISTIC on a categorical target: the class predicted as 1.')}
   positiveClass: String
-  ${d('LOGISTIC on a numeric target: values above it are the positive class.')}
+  ${d('LOGISTIC on a numeric target: 1 when target > threshold.')}
   threshold: Float
-  ${d('Feature columns (declared names).')}
+  ${d('Feature columns, in encoding order.')}
   features: [String!]!
-  ${d('Intercept on the encoding.')}
+  ${d('Intercept (on the encoding).')}
   intercept: Float!
-  ${d('Coefficients on the encoding, by encoded column.')}
+  ${d('Every coefficient by encoded column, the intercept first.')}
   coefficients: [ModelCoefficient!]!
   ${d('Privacy of the model (for SYNTHETIC_MODEL: that of the synthetic model it comes from).')}
   epsilon: Float!
@@ -80,13 +80,13 @@ type TrainedModel @shareable {
   epsilonCharged: Float!
   ${d('True when no new release was made by this call.')}
   cached: Boolean!
-  ${d('The release that charged the training (absent for SYNTHETIC_MODEL).')}
+  ${d('Release that paid for it (null for SYNTHETIC_MODEL).')}
   releaseId: ID
   ${d('DP estimate of the training rows (free, from the release).')}
   estimatedRows: Int
   ${d('Linear models: training R^2 estimated from the released statistics (free; noisy).')}
   estimatedR2: Float
-  ${d('When the model was stored (ISO 8601).')}
+  ${d('When it was stored (UTC, ISO 8601).')}
   createdAt: String
 }
 
@@ -94,59 +94,59 @@ ${d('A training in progress in this subgraph.')}
 type TrainingStatus @shareable {
   ${d('Release id of the training.')}
   id: ID!
-  ${d('Dataset being trained on.')}
+  ${d('Dataset.')}
   dataset: String!
-  ${d('LINEAR or LOGISTIC.')}
+  ${d('linear or logistic.')}
   kind: String!
-  ${d('Current stage (statistics, gradient steps, storing).')}
+  ${d('What runs now.')}
   stage: String!
-  ${d('Steps done.')}
+  ${d('Measurement being taken (1-based).')}
   step: Int!
-  ${d('Steps in all.')}
+  ${d('Measurements in all.')}
   steps: Int!
-  ${d('When the training started (ISO 8601).')}
+  ${d('Start (UTC, ISO 8601).')}
   startedAt: String!
 }
 
 ${d('One measurement of a training.')}
 type TrainingMeasurement @shareable {
-  ${d('Measurement id.')}
+  ${d('Measurement id (gram, moments, step1..).')}
   name: String!
-  ${d('What is measured (Gram matrix, moments, a gradient step).')}
+  ${d('What it measures.')}
   statistic: String!
-  ${d('l1 sensitivity (add/remove one unit), in the integer units of the statistic.')}
+  ${d('l1 sensitivity in grid units.')}
   l1Sensitivity: Float!
-  ${d('l2 sensitivity (add/remove one unit), in the integer units of the statistic.')}
+  ${d('l2 sensitivity in grid units.')}
   l2Sensitivity: Float!
-  ${d('Noise mechanism.')}
+  ${d('Noise distribution.')}
   mechanism: String!
-  ${d('Noise scale (Laplace t or Gaussian sigma).')}
+  ${d('Noise scale (Laplace t or Gaussian sigma) in grid units.')}
   scale: Float!
 }
 
 ${d('What a training would cost (nothing is run or charged).')}
 type TrainingEstimate @shareable {
-  ${d('Epsilon asked for the training.')}
+  ${d('Epsilon asked.')}
   epsilon: Float!
-  ${d('Delta asked for the training.')}
+  ${d('Delta asked.')}
   delta: Float!
   ${d('Epsilon the accountant would charge (0 when the same training is already released).')}
   epsilonCharged: Float!
   ${d('Whether it fits your remaining budget.')}
   fitsBudget: Boolean!
-  ${d('Your remaining epsilon after it.')}
+  ${d('Your epsilon left afterwards.')}
   remainingAfter: Float
-  ${d('Mechanism that would be used.')}
+  ${d('Mechanism.')}
   mechanism: String!
-  ${d('Training method that would be used.')}
+  ${d('Method chosen (ssp or sspNewton).')}
   method: String!
-  ${d("Rows each privacy unit may contribute (from the plan's stability).")}
+  ${d('Rows one privacy unit contributes (the stability of the training relation).')}
   rowsPerUnit: Int
-  ${d('Columns of the encoding (features after one-hot, plus the intercept).')}
+  ${d('Encoded columns, the intercept included.')}
   encodedColumns: Int
-  ${d('True when the same training is already released (free).')}
+  ${d('True when the same training is released already (free).')}
   cached: Boolean!
-  ${d('Its measurements with their sensitivities and noise.')}
+  ${d('Its measurements.')}
   measurements: [TrainingMeasurement!]!
 }`;
 
