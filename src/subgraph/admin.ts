@@ -24,7 +24,7 @@ export function adminResolvers(domain: DomainDeclaration) {
         if (a.actor) cond.push(`actor = $${params.push(a.actor)}`);
         if (a.action) cond.push(`action = $${params.push(a.action)}`);
         const rows = await ctx.db.query<Record<string, unknown>>(
-          `SELECT seq::text AS seq, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, action, detail::text AS detail, hash
+          `SELECT seq::text AS seq, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, action, detail::text AS detail, version, state::text AS state, hash
            FROM ${qualified(ctx.db, 'audit_entry')} ${cond.length ? 'WHERE ' + cond.join(' AND ') : ''} ORDER BY audit_entry.seq DESC LIMIT $1`,
           params,
         );

@@ -237,6 +237,10 @@ export class AuditEntry {
   detail!: string;
   @Field({ description: 'Hash of this entry (covers the previous hash).' })
   hash!: string;
+  @Field(() => Int, { description: 'Chain format: from 2 on, the hash also covers the sequence number and the post-change budget state.' })
+  version!: number;
+  @Field(() => String, { nullable: true, description: 'Post-change state of every budget the entry touched, as JSON (version 2 and later; null otherwise).' })
+  state?: string | null;
 }
 
 @Directive('@shareable')

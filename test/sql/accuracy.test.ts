@@ -68,7 +68,9 @@ describe('DP SQL accuracy on seeded health data', { timeout: 300_000 }, () => {
       const se = e.se.reduce((a, b) => a + b, 0) / e.se.length;
       assert.ok(Math.abs(rmse / se - 1) < 0.05, `${sql} [${key}]: empirical/theoretical = ${(rmse / se).toFixed(4)}`);
       const coverage = e.covered / REPS;
-      assert.ok(coverage > 0.93 && coverage < 0.98, `${sql} [${key}]: 95% interval coverage ${coverage}`);
+      // At least the stated 95% (count and sum intervals are exact, mean/variance ones a union
+      // bound over exact tails, so conservative: issue 18); 0.93 leaves room for 4,000 repetitions.
+      assert.ok(coverage > 0.93, `${sql} [${key}]: 95% interval coverage ${coverage}`);
     }
   }
 

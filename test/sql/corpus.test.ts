@@ -27,7 +27,8 @@ function planOf(e: Entry) {
     contribution: x.contribution,
     outputs: c.outputs.map((o) => o.name),
     measurements: x.measurements.map((m) => [m.statistic, m.column, m.l1Sensitivity, m.l2Sensitivity, m.mechanism]),
-    costs: x.costs,
+    // Without the request annotation (`asked`, src/dp/cost.ts): the corpus records the mechanisms.
+    costs: x.costs.map(({ asked: _asked, ...c }: { asked?: unknown }) => c),
     epsilon: p.epsilon,
     delta: p.delta,
   };

@@ -92,13 +92,14 @@ describe('DP SQL on data', { timeout: 300_000 }, () => {
 
   test('in every join, one patient\'s bounded rows move each statistic by at most its L1 sensitivity (heavy patients added on either side)', async () => {
     const visit = (id: string, i: number) =>
-      `('${id}', 'C00${1 + (i % 9)}', '${['oncology', 'cardiology', 'general'][i % 3]}', 'neoplasms', 70, 'Female', ${i % 30}, ${1000 + i}, ${1 + i})`;
-    const rx = (id: string, i: number) => `('${id}', '${['statin', 'analgesic', 'antibiotic', 'other'][i % 4]}', 90, 5, ${500 + i}, ${1 + i})`;
-    const cols = 'patient_id, clinic_id, department, diagnosis_group, patient_age, sex, length_of_stay, cost, visit_day';
+      `('${id}', 'C00${1 + (i % 9)}', '${['oncology', 'cardiology', 'general'][i % 3]}', 'neoplasms', 70, 'Female', ${i % 30}, ${1000 + i}, ${1 + i}, ${1 + i})`;
+    // The loader's rank invariant (src/seed/rank.ts): each unit's new rows are ranked 1..n.
+    const rx = (id: string, i: number) => `('${id}', '${['statin', 'analgesic', 'antibiotic', 'other'][i % 4]}', 90, 5, ${500 + i}, ${1 + i}, ${1 + i})`;
+    const cols = 'patient_id, clinic_id, department, diagnosis_group, patient_age, sex, length_of_stay, cost, visit_day, _cdm_rank';
     // Visits only (no pair), both sides with far more pairs (480) than the bound keeps, and 1 x 12.
     for (const [id, nv, np] of [['PNEW0001', 40, 0], ['PNEW0002', 40, 12], ['PNEW0003', 1, 12]] as const) {
       await db.query(`INSERT INTO "${db.schema}"."visits" (${cols}) VALUES ${Array.from({ length: nv }, (_, i) => visit(id, i)).join(', ')}`);
-      if (np) await db.query(`INSERT INTO "${db.schema}"."prescriptions" (patient_id, drug_class, quantity, refills, cost, prescribed_day) VALUES ${Array.from({ length: np }, (_, i) => rx(id, i)).join(', ')}`);
+      if (np) await db.query(`INSERT INTO "${db.schema}"."prescriptions" (patient_id, drug_class, quantity, refills, cost, prescribed_day, _cdm_rank) VALUES ${Array.from({ length: np }, (_, i) => rx(id, i)).join(', ')}`);
     }
     for (const sql of JOINS) {
       const plan = planOf(health, sql);

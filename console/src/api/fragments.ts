@@ -21,7 +21,7 @@ export const BudgetFields = graphql(`
     principal domain epsilon delta epsilonSpent epsilonRemaining releases
     global { dataset epsilon epsilonSpent epsilonRemaining }
   }`);
-export const AuditFields = graphql(`fragment AuditFields on AuditEntry { seq at actor action detail hash }`);
+export const AuditFields = graphql(`fragment AuditFields on AuditEntry { seq at actor action detail version state hash }`);
 export const LedgerFields = graphql(`fragment LedgerFields on LedgerRecord { id principal dataset releaseId aggregate mechanism epsilon delta createdAt }`);
 export const ReleaseFields = graphql(`fragment ReleaseFields on ReleaseRecord { id dataset aggregate principal status epsilon delta resultHash createdAt }`);
 export const PolicyFields = graphql(`fragment PolicyFields on PolicyView { scope totalEpsilon totalDelta maxEpsilonPerQuery allowedAggregates rateLimitPerMinute }`);

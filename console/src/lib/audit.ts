@@ -2,7 +2,8 @@ import type { AuditEntry } from '../api/fragments.js';
 
 /**
  * Recomputes the audit log's hash chain in the browser, from the genesis hash: each entry's hash is
- * SHA-256(previous hash, "\n", canonical JSON of {at, actor, action, detail}) (src/governance/audit.ts).
+ * SHA-256(previous hash, "\n", canonical JSON of {at, actor, action, detail}, and from version 2 on
+ * also {v, seq, state}) (src/governance/audit.ts, entryHash).
  * An edited entry fails its hash; a deleted one breaks the next link.
  */
 export const GENESIS = '0'.repeat(64);
@@ -32,7 +33,8 @@ export interface ChainCheck {
 export async function verifyChain(entries: AuditEntry[]): Promise<ChainCheck> {
   let prev = GENESIS;
   for (const e of entries) {
-    const body = canonicalJson({ at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, detail: JSON.parse(e.detail) });
+    const common = { at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, detail: JSON.parse(e.detail) };
+    const body = canonicalJson(e.version >= 2 ? { ...common, v: e.version, seq: e.seq, state: e.state == null ? null : JSON.parse(e.state) } : common);
     if ((await sha256(`${prev}\n${body}`)) !== e.hash) return { ok: false, entries: entries.length, brokenAt: e.seq };
     prev = e.hash;
   }
