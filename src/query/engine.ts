@@ -26,7 +26,7 @@ import { config } from '../config.js';
  * and its statements run on the domain's DataSource.
  */
 /** One DP field of a GraphQL operation, for the operation-level check. */
-export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null } | { dataset: string; spec: QuerySpec; kind: string };
+export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null; rows?: number } | { dataset: string; spec: QuerySpec; kind: string };
 
 export interface Release {
   answer: Answer;
@@ -151,6 +151,7 @@ export class QueryEngine {
    * and refuses the operation when the rest does not fit the principal's cap or a global cap.
    */
   async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
+    checkWork(items);
     const plans = new Map<string, { dataset: string; costs: Plan['costs'] }>();
     let policy: EffectivePolicy | undefined;
     for (const item of items) {
@@ -250,6 +251,18 @@ export class QueryEngine {
 
 
 const DATA_FREE_NOISE = ['count', 'countDistinct', 'sum'];
+
+/**
+ * Work, not only privacy (SPEC section 4, "work is bounded too"): free fields still cost work, so
+ * an operation's synthetic rows (every synthetic field and alias together) are known from its
+ * arguments and capped before anything runs.
+ */
+function checkWork(items: OperationItem[]): void {
+  const limit = config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION;
+  const rows = items.reduce((n, i) => n + ('synthetic' in i ? Math.max(0, i.rows ?? 0) : 0), 0);
+  if (rows > limit)
+    throw new MeshError(ErrorCode.QUERY_TOO_COMPLEX, `This operation would generate ${rows} synthetic rows; at most ${limit} per operation (CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION). Nothing was run or charged.`, { syntheticRows: rows, limit });
+}
 /** GraphQL Int: "as many as you like" (free, or beyond a billion) is reported as 1e9. */
 const cappedCount = (n: number) => (Number.isFinite(n) ? Math.min(n, 1e9) : 1e9);
 

@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { badInput } from '../errors.js';
+import { config } from '../config.js';
 import type { Route } from '../http.js';
 import type { QueryEngine } from '../query/engine.js';
 
@@ -11,10 +12,12 @@ import type { QueryEngine } from '../query/engine.js';
  * with a bearer token. Same model, same charge-once rule and same errors (as JSON with a code) as
  * the GraphQL field; the gateway serves it on its own origin under /export/<domain>/<dataset>.csv.
  */
-const STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, BAD_USER_INPUT: 400, BUDGET_EXHAUSTED: 403, POLICY_VIOLATION: 403, NOT_FOUND: 404, RATE_LIMITED: 429 };
+const STATUS: Record<string, number> = { QUERY_TOO_COMPLEX: 400, UNAUTHENTICATED: 401, FORBIDDEN: 403, BAD_USER_INPUT: 400, BUDGET_EXHAUSTED: 403, POLICY_VIOLATION: 403, NOT_FOUND: 404, RATE_LIMITED: 429 };
 const CHUNK = 5000;
 
 export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, verifier: Verifier): Route {
+  /** Exports streaming now, per principal (work limit: CDM_MAX_CONCURRENT_EXPORTS). */
+  const exporting = new Map<string, number>();
   return async (req, res, url) => {
     const m = /^\/export\/([a-zA-Z][a-zA-Z0-9]*)\.csv$/.exec(url.pathname);
     if (!m || req.method !== 'GET') return false;
@@ -31,6 +34,16 @@ export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, veri
       };
       const rows = num('rows', 1000)!;
       const seed = num('seed', 0)!;
+      const limit = config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION;
+      if (rows > limit) return sendError(res, 'QUERY_TOO_COMPLEX', `An export streams at most ${limit} rows (CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION).`), true;
+      if ((exporting.get(caller.id) ?? 0) >= config().CDM_MAX_CONCURRENT_EXPORTS)
+        return sendError(res, 'RATE_LIMITED', `At most ${config().CDM_MAX_CONCURRENT_EXPORTS} exports at once per principal (CDM_MAX_CONCURRENT_EXPORTS); wait for one to finish.`), true;
+      exporting.set(caller.id, (exporting.get(caller.id) ?? 0) + 1);
+      res.once('close', () => {
+        const n = (exporting.get(caller.id) ?? 1) - 1;
+        if (n > 0) exporting.set(caller.id, n);
+        else exporting.delete(caller.id);
+      });
       const { info, model } = await engine.synthetic.model(caller, ds, { epsilon: num('epsilon'), delta: num('delta') });
       const sample = engine.synthetic.sampleColumns(ds, info.id, model, rows, seed);
       res.writeHead(200, {

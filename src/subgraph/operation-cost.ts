@@ -79,7 +79,8 @@ export function dpFieldsOf(
           // One statement is one plan (one release); EXPLAIN spends nothing.
           if (!args.explain) items.push(sqlOperationItem({ domain }, args.query, args.privacy));
         } else if (ds && sel.name.value === 'synthetic') {
-          items.push({ dataset: ds.name, synthetic: (getArgumentValues(def, sel, variables).privacy as never) ?? null });
+          const args = getArgumentValues(def, sel, variables) as { privacy?: PrivacyRequest; rows?: number };
+          items.push({ dataset: ds.name, synthetic: args.privacy ?? null, rows: args.rows });
         } else if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {
           const args = getArgumentValues(def, sel, variables);
           items.push({ dataset: ds.name, request: requestFromArgs(ds, sel.name.value as AggregateKind, args) });

@@ -167,3 +167,21 @@ describe('answers and previews say the budget before and after', () => {
     assert.ok(next.moreOfThese === preview.moreOfThese - 1 || next.moreOfThese === preview.moreOfThese - 2, `${next.moreOfThese} after one of ${preview.moreOfThese}`);
   });
 });
+
+describe('work is bounded too: synthetic rows per operation', () => {
+  let db: DomainDatabase;
+  before(async () => {
+    db = await openDomainDatabase(census, { dataDir: 'memory://' });
+    await migrate(db);
+  });
+  after(async () => db?.close());
+  test('aliases of a synthetic field that together exceed the per-operation rows are refused before anything runs', async () => {
+    const engine = new QueryEngine(census, db);
+    const caller = { id: 'wendy', roles: ['analyst'] };
+    const big = Array.from({ length: 10 }, () => ({ dataset: 'adults', synthetic: { epsilon: 1 }, rows: 1_000_000 }));
+    await assert.rejects(engine.preflight({ ...caller }, big), (e: unknown) => e instanceof MeshError && e.extensions.code === 'QUERY_TOO_COMPLEX' && /10000000 synthetic rows/.test(e.message));
+    await engine.preflight({ ...caller }, [{ dataset: 'adults', synthetic: { epsilon: 1 }, rows: 1000 }]);
+    const [n] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}"."ledger_entry"`);
+    assert.equal(n!.n, 0, 'the check charges nothing');
+  });
+});
