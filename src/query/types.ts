@@ -1,3 +1,4 @@
+import type { PrivacyRequest } from '../core/privacy.js';
 /** The request shapes the DP query engine accepts (GraphQL arguments map onto these 1:1). */
 export type AggregateKind = 'count' | 'countDistinct' | 'sum' | 'mean' | 'variance' | 'stddev' | 'quantile' | 'histogram';
 export const AGGREGATES: readonly AggregateKind[] = ['count', 'countDistinct', 'sum', 'mean', 'variance', 'stddev', 'quantile', 'histogram'];
@@ -11,13 +12,8 @@ export interface ColumnFilter {
 /** Keyed by the column's GraphQL name. */
 export type WhereInput = Record<string, ColumnFilter | null | undefined>;
 
-export type MechanismChoice = 'LAPLACE' | 'GAUSSIAN';
-export interface PrivacyRequest {
-  epsilon?: number | null;
-  delta?: number | null;
-  mechanism?: MechanismChoice | null;
-  accuracy?: { within: number; confidence?: number | null } | null;
-}
+/** The privacy arguments are the core's (src/core/privacy.ts), shared by every front end. */
+export type { MechanismChoice, PrivacyRequest } from '../core/privacy.js';
 
 export interface AggregateRequest {
   aggregate: AggregateKind;

@@ -1,3 +1,4 @@
+import { RANK_COLUMN } from '../core/dialect/postgres.js';
 import type { DatasetDeclaration } from '../domain/declaration.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
 
@@ -17,7 +18,8 @@ import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.
  * per-query window) and CHECKED where they are read (`verifiedRank`): a table without all three
  * falls back to the per-query window, which needs no trust in stored data.
  */
-export const RANK_COLUMN = '_cdm_rank';
+// The column's name belongs to the SQL dialect, which bounds with it: one definition, there.
+export { RANK_COLUMN };
 
 export const unitColumn = (ds: DatasetDeclaration) =>
   ds.privacyUnit === 'row' ? undefined : ds.columns.find((c) => c.name === ds.privacyUnit);
