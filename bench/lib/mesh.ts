@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { startGateway } from '../../gateway/server.js';
 import { createVerifier, mintDevToken } from '../../src/auth/tokens.js';
-import { readSupergraph } from '../../src/compose.js';
+import { compose, readSupergraph } from '../../src/compose.js';
+import { demoDomain } from '../../src/domain/registry.js';
 import { fromRoot } from '../../src/paths.js';
 import type { DatabaseOptions } from '../../src/storage/database.js';
 import { startSubgraph, type SubgraphHandle } from '../../src/subgraph/server.js';
@@ -12,6 +16,7 @@ import { health } from './datasets.js';
 /** Processes, ports, tokens and GraphQL calls for the benchmark. */
 
 export const CLI = fromRoot('dist', 'src', 'cli', 'main.js');
+const HIVE_SCRIPT = fromRoot('dist', 'bench', 'hive-gateway.js');
 export const cliDisplay = 'node dist/src/cli/main.js';
 
 export function token(ctx: BenchContext, sub: string, roles: string[] = ['analyst']): Promise<string> {
@@ -149,9 +154,9 @@ export interface CliChild {
   stop(): Promise<void>;
 }
 
-export function spawnCli(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv, opts: { nodeArgs?: string[]; ipc?: boolean } = {}): CliChild {
+export function spawnCli(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv, opts: { nodeArgs?: string[]; ipc?: boolean; script?: string } = {}): CliChild {
   const startedAt = performance.now();
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? CLI, ...args], {
     env,
     cwd: fromRoot(),
     detached: true,
@@ -229,6 +234,40 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, child
   throw new Error(`${what}: not ready after ${timeoutMs / 1000} s${child ? `:\n${child.output().slice(-2000)}` : ''}`);
 }
 
+/** The subgraph URLs a running gateway routes to, by domain (from its /health body). */
+export async function gatewaySubgraphs(gatewayUrl: string): Promise<Record<string, string>> {
+  const body = (await (await fetch(gatewayUrl.replace(/\/graphql$/, '/health'))).json()) as { subgraphs?: Record<string, { url: string }> };
+  return Object.fromEntries(Object.entries(body.subgraphs ?? {}).map(([name, s]) => [name, s.url]));
+}
+
+/**
+ * The supergraph of these running subgraphs, composed by the project (src/compose.ts), with each
+ * subgraph's URL set to where it runs: what a second router needs to serve them unchanged.
+ */
+export function supergraphFor(subgraphs: Record<string, string>): string {
+  let sdl = compose(Object.keys(subgraphs).map(demoDomain)).supergraphSdl;
+  for (const [name, url] of Object.entries(subgraphs)) {
+    const re = new RegExp(`(@join__graph\\(name: "${name}", url: ")[^"]*(")`);
+    if (!re.test(sdl)) throw new Error(`the supergraph names no subgraph ${name}`);
+    sdl = sdl.replace(re, `$1${url}$2`);
+  }
+  return sdl;
+}
+
+/** Hive Gateway (bench/hive-gateway.ts) in its own process, serving `supergraph` on a free port. */
+export async function startHiveGateway(ctx: BenchContext, supergraphSdl: string, ready: (url: string) => Promise<boolean>): Promise<{ child: CliChild; url: string }> {
+  const file = join(ctx.tmp, `supergraph-hive-${randomBytes(3).toString('hex')}.graphql`);
+  writeFileSync(file, supergraphSdl);
+  let url = '';
+  const { child } = await spawnReady(ctx, 'Hive Gateway', async () => {
+    const port = await freePorts(1);
+    url = `http://127.0.0.1:${port}/graphql`;
+    const target = url;
+    return { args: [file, String(port)], env: childEnv(ctx, {}), opts: { script: HIVE_SCRIPT }, ready: () => ready(target) };
+  });
+  return { child, url };
+}
+
 export const healthy = (baseUrl: string) => async () => (await fetch(`${baseUrl}/health`)).ok;
 
 /** The gateway answers `{ me { id } }` for this token's subject (a query that reaches a subgraph). */
@@ -255,7 +294,7 @@ export async function retryOnPortClash<T>(start: (attempt: number) => Promise<T>
 export async function spawnReady(
   ctx: BenchContext,
   what: string,
-  make: () => Promise<{ args: string[]; env: NodeJS.ProcessEnv; opts?: { nodeArgs?: string[]; ipc?: boolean }; ready: () => Promise<boolean> }>,
+  make: () => Promise<{ args: string[]; env: NodeJS.ProcessEnv; opts?: { nodeArgs?: string[]; ipc?: boolean; script?: string }; ready: () => Promise<boolean> }>,
   onRetry?: () => void,
 ): Promise<{ child: CliChild; readyAt: number }> {
   return retryOnPortClash(async (attempt) => {

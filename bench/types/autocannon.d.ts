@@ -12,7 +12,7 @@ declare module 'autocannon' {
     p99: number;
     [k: string]: number;
   }
-  interface Options {
+  export interface Options {
     url: string;
     method?: string;
     headers?: Record<string, string>;
