@@ -74,6 +74,6 @@ export function rawStatement(db: DomainDatabase, a: Agg, filtered = true): { sql
     case 'quantile':
       return { sql: `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ${col('cost')}) AS q FROM ${t} ${where}`, params };
     case 'histogram':
-      return { sql: `SELECT ${col('department')}, ${col('sex')}, count(*)::text AS n FROM ${t} ${where} GROUP BY 1, 2`, params };
+      return { sql: `SELECT ${col('department')} AS k0, ${col('sex')} AS k1, count(*)::text AS n FROM ${t} ${where} GROUP BY 1, 2`, params };
   }
 }
