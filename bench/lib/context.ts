@@ -24,7 +24,8 @@ export interface BenchConfig {
   };
   /** trivial: `{ me { id } }` (planned onto census, so census runs too) or, in tiny mode, health's catalog. */
   overhead: { backends: Backend[]; rows: number; connections: number; seconds: number; rounds: number; warmupSeconds: number; sequentialRequests: number; trivial: 'me' | 'healthInfo' };
-  accountant: { clients: number[]; seconds: number; maxConnections: number; epsilonPerCharge: number; roomPerClient: number };
+  /** `replicated`: levels whose clients are split over several DomainDatabase instances (replicas) on one schema. */
+  accountant: { clients: number[]; replicated: { clients: number; replicas: number }[]; seconds: number; maxConnections: number; epsilonPerCharge: number; roomPerClient: number };
   memory: { sizes: Record<Backend, number[]> };
   accuracy: { reps: number; epsilons: number[]; rows: number; backend: Backend };
   /** Tiny mode starts only health, --no-seed, on section 1's tiny PostgreSQL dataset (no database creation). */
@@ -49,7 +50,7 @@ export function configFor(tiny: boolean): BenchConfig {
         persistent: { rows: 3_000, aggregates: ['count', 'histogram'] },
       },
       overhead: { backends: ['postgres'], rows: 2_000, connections: 32, seconds: 0.5, rounds: 1, warmupSeconds: 0.3, sequentialRequests: 20, trivial: 'healthInfo' },
-      accountant: { clients: [1, 4, 16], seconds: 0.2, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 1 },
+      accountant: { clients: [1, 4, 16], replicated: [{ clients: 16, replicas: 2 }], seconds: 0.2, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 1 },
       memory: { sizes: { pglite: [], postgres: [2_000, 4_000] } },
       accuracy: { reps: 100, epsilons: [0.1, 1, 10], rows: 2_000, backend: 'postgres' },
       startup: { tiny: { rows: 2_000 } },
@@ -68,7 +69,7 @@ export function configFor(tiny: boolean): BenchConfig {
       persistent: { rows: 10_000_000, aggregates: ['count', 'histogram'] },
     },
     overhead: { backends: ['pglite', 'postgres'], rows: 100_000, connections: 32, seconds: 2, rounds: 4, warmupSeconds: 2, sequentialRequests: 100, trivial: 'me' },
-    accountant: { clients: [1, 8, 64], seconds: 3, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 2 },
+    accountant: { clients: [1, 8, 64], replicated: [{ clients: 64, replicas: 2 }], seconds: 3, maxConnections: 16, epsilonPerCharge: 0.01, roomPerClient: 2 },
     memory: { sizes: { pglite: [100_000, 1_000_000], postgres: [100_000, 1_000_000, 5_000_000] } },
     accuracy: { reps: 1_000, epsilons: [0.1, 1, 10], rows: 100_000, backend: 'pglite' },
     startup: {},
