@@ -125,7 +125,7 @@ async function machine(ctx: BenchContext): Promise<[string, string][]> {
     ['Node.js', process.version],
     ['PostgreSQL server', `${pgv} at ${ctx.pgUrl.replace(/\/\/[^@]*@/, '//')}`],
     ['PGlite', `@electric-sql/pglite ${pkg('@electric-sql/pglite')} (in process, WebAssembly)`],
-    ['gateway / load generator', `@apollo/gateway ${pkg('@apollo/gateway')}, @apollo/server ${pkg('@apollo/server')}, autocannon ${pkg('autocannon')}`],
+    ['gateway / load generator', `@apollo/gateway ${pkg('@apollo/gateway')}, @apollo/server ${pkg('@apollo/server')}, @graphql-hive/gateway ${pkg('@graphql-hive/gateway')} (section 2's second router), autocannon ${pkg('autocannon')}`],
     ['code', commit ? `commit ${commit}${dirty ? ' plus uncommitted changes in the working tree' : ''}` : 'not a git checkout'],
   ];
 }
