@@ -133,16 +133,23 @@ export async function ensurePersistentHealth(ctx: BenchContext, rows: number): P
 
 /** A progress line from another connection: rows inserted into the loading table so far, or the phase after. */
 async function seedProgress(client: pg.Client, schema: string, total: number, t0: number): Promise<string> {
-  const { rows } = await client.query<{ relname: string; n: string }>(
-    `SELECT relname, n_tup_ins::text AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname LIKE '%loading%' ORDER BY relname`,
+  const secs = ((performance.now() - t0) / 1000).toFixed(0);
+  // After the rows: statements on the whole table, seen in pg_stat_activity (uncommitted tables are not in the statistics).
+  const { rows: active } = await client.query<{ query: string }>(`SELECT query FROM pg_stat_activity WHERE state = 'active' AND strpos(query, $1) > 0 AND pid <> pg_backend_pid()`, [schema]);
+  const phase = active.map((a) => a.query).find((q) => /row_number\(\)|PRIMARY KEY|ANALYZE/i.test(q));
+  if (phase) return `seeding ${schema}: all rows loaded, ${/row_number\(\)/i.test(phase) ? 'drawing the per-patient ranks' : /PRIMARY KEY/i.test(phase) ? 'building the key' : 'analysing'} (${secs} s)`;
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT n_tup_ins::text AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname LIKE '%\\_\\_loading'`,
     [schema],
   );
-  const secs = ((performance.now() - t0) / 1000).toFixed(0);
-  const loading = rows.find((r) => r.relname.endsWith('__loading'));
-  if (rows.some((r) => r.relname.endsWith('__ranked'))) return `seeding ${schema}: all rows loaded, drawing the per-patient ranks (${secs} s)`;
-  if (!loading) return `seeding ${schema}: preparing (${secs} s)`;
-  const n = Number(loading.n);
-  return `seeding ${schema}: ${n.toLocaleString('en')} / ${total.toLocaleString('en')} rows (${Math.min(100, Math.floor((100 * n) / total))}%, ${secs} s)${n >= total ? ', then ranks and key' : ''}`;
+  // Rows of a COPY still running are not in the statistics until it commits.
+  const { rows: copying } = await client.query<{ n: string }>(
+    `SELECT coalesce(sum(p.tuples_processed), 0)::text AS n FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) WHERE strpos(a.query, $1) > 0`,
+    [schema],
+  );
+  if (!rows[0] && copying[0]?.n === '0') return `seeding ${schema}: preparing (${secs} s)`;
+  const n = Number(rows[0]?.n ?? 0) + Number(copying[0]?.n ?? 0);
+  return `seeding ${schema}: ${n.toLocaleString('en')} / ${total.toLocaleString('en')} rows (${Math.min(100, Math.floor((100 * n) / total))}%, ${secs} s)`;
 }
 
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
