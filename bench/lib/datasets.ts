@@ -92,6 +92,8 @@ export async function ensurePersistentHealth(ctx: BenchContext, rows: number): P
   await client.connect();
   let seedSeconds = 0;
   try {
+    // Two runs at once (e.g. two harness tests) take turns: one seeds, the other then reuses. Held until client.end().
+    await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`cdm-bench:${schema}`]);
     const { rows: found } = await client.query<{ c: string | null }>(`SELECT obj_description(oid, 'pg_namespace') AS c FROM pg_namespace WHERE nspname = $1`, [schema]);
     const options: DatabaseOptions = { url: ctx.pgUrl, schema };
     if (found[0]?.c === fingerprint) {
