@@ -135,3 +135,10 @@ export function rowOf(r: { spent: unknown; epoch: number; epoch_epsilon: number 
     spent: stateOf(r.spent),
   };
 }
+
+/** The dataset's cap an admin set explicitly, if any. */
+export const explicitCap = (r: { epsilon: number | null; delta: number | null }): Cap | null =>
+  r.epsilon != null && r.delta != null ? { epsilon: r.epsilon, delta: r.delta } : null;
+
+/** A global budget's audited state: its filter and its explicit cap. */
+export const globalJson = (row: BudgetRow, cap: Cap | null) => ({ ...rowJson(row), cap });
