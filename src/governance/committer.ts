@@ -185,6 +185,8 @@ export class Committer {
   /** One batch in flight per committer: requests arriving meanwhile form the next batch. */
   private async drain() {
     this.draining = true;
+    // Requests submitted in the same tick as the first one join its batch.
+    await null;
     try {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_BATCH);
@@ -209,6 +211,7 @@ export class Committer {
   private async commit(ops: Op<unknown>[]): Promise<Settled[]> {
     for (let attempt = 0; ; attempt++) {
       const locked = attempt >= OPTIMISTIC_ATTEMPTS;
+      if (locked) this.stats.locked++;
       const outcome = locked
         ? await this.db.prisma.$transaction(async (tx) => {
             const q: TxQuery = (sql, ...params) => tx.$queryRawUnsafe(sql, ...params) as never;
@@ -216,7 +219,6 @@ export class Committer {
             return this.attempt(q, ops, attempt);
           }, LOCKED_TX)
         : await this.attempt((sql, ...params) => this.db.query(sql, params), ops, attempt);
-      if (locked) this.stats.locked++;
       if (outcome) {
         this.stats.batches++;
         this.stats.requests += ops.length;
