@@ -7,10 +7,10 @@ import type { Cap, PrivacyCost } from '../../src/dp/cost.js';
 import { demoDomain } from '../../src/domain/registry.js';
 import { committerFor } from '../../src/governance/committer.js';
 import { chargeOrReuse, completeRelease, failRelease, type ChargeOutcome, type ChargeRequest } from '../../src/governance/ledger.js';
-import { GovernanceService } from '../../src/governance/service.js';
 import { verifyDomain } from '../../src/governance/verify.js';
 import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
+import { pgliteGovernance } from '../helpers/governance.js';
 import { PG_URL, requirePostgres } from '../helpers/mesh.js';
 
 /**
@@ -37,41 +37,32 @@ const outcomeOf = (p: Promise<ChargeOutcome>) =>
   );
 
 describe('group commit on PGlite', () => {
-  let db: DomainDatabase;
-  let gov: GovernanceService;
-  before(async () => {
-    db = await openDomainDatabase(census, { dataDir: 'memory://' });
-    await migrate(db);
-    gov = new GovernanceService(census, db);
-  });
-  after(async () => {
-    await db.close();
-  });
+  const ctx = pgliteGovernance(census);
 
   test('one batch of memo hits, a pending release, refusals and charges: each gets what it would alone', async () => {
-    const done = await chargeOrReuse(db, request(analyst('amy'), 0.5, { planKey: 'done-plan' }));
+    const done = await chargeOrReuse(ctx.db, request(analyst('amy'), 0.5, { planKey: 'done-plan' }));
     assert.equal(done.kind, 'charged');
-    await completeRelease(db, (done as { releaseId: string }).releaseId, 'amy', { value: 42 });
-    const pending = await chargeOrReuse(db, request(analyst('amy'), 0.5, { planKey: 'pending-plan' }));
-    const failed = await chargeOrReuse(db, request(analyst('amy'), 0.5, { planKey: 'failed-plan' }));
-    await failRelease(db, (failed as { releaseId: string }).releaseId, 'amy');
-    await gov.revoke('root', 'rev', false);
+    await completeRelease(ctx.db, (done as { releaseId: string }).releaseId, 'amy', { value: 42 });
+    const pending = await chargeOrReuse(ctx.db, request(analyst('amy'), 0.5, { planKey: 'pending-plan' }));
+    const failed = await chargeOrReuse(ctx.db, request(analyst('amy'), 0.5, { planKey: 'failed-plan' }));
+    await failRelease(ctx.db, (failed as { releaseId: string }).releaseId, 'amy');
+    await ctx.gov.revoke('root', 'rev', false);
 
-    const c = committerFor(db);
+    const c = committerFor(ctx.db);
     const before = { ...c.stats };
     // Submitted in one tick: one batch. bob's cap is 1: his third charge of 0.4 must be refused
     // because of the two before it IN THE SAME BATCH; the same plan twice is charged once.
     const bobCap = { epsilon: 1, delta: 1e-6 };
     const outcomes = await Promise.all([
-      outcomeOf(chargeOrReuse(db, request(analyst('carl'), 0.5, { planKey: 'done-plan' }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('carl'), 0.5, { planKey: 'pending-plan' }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('rev'), 0.1))),
-      outcomeOf(chargeOrReuse(db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('carl'), 0.5, { planKey: 'failed-plan' }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('dan'), 0.3, { planKey: 'twice' }))),
-      outcomeOf(chargeOrReuse(db, request(analyst('dan'), 0.3, { planKey: 'twice' }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('carl'), 0.5, { planKey: 'done-plan' }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('carl'), 0.5, { planKey: 'pending-plan' }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('rev'), 0.1))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('bob'), 0.4, { principalCap: bobCap }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('carl'), 0.5, { planKey: 'failed-plan' }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('dan'), 0.3, { planKey: 'twice' }))),
+      outcomeOf(chargeOrReuse(ctx.db, request(analyst('dan'), 0.3, { planKey: 'twice' }))),
     ]);
     assert.equal(c.stats.batches - before.batches, 1, 'all in one batch');
     assert.equal(c.stats.requests - before.requests, 9);
@@ -86,33 +77,33 @@ describe('group commit on PGlite', () => {
     assert.equal(outcomes[6], 'charged', 'a failed release of the plan is charged afresh');
     assert.deepEqual(outcomes.slice(7), ['charged', 'pending'], 'the second request of a plan sees the first one pending');
 
-    const ledger = await db.query<{ principal_id: string; n: number }>(`SELECT principal_id, count(*)::int AS n FROM ${qualified(db, 'ledger_entry')} GROUP BY principal_id ORDER BY principal_id`);
+    const ledger = await ctx.db.query<{ principal_id: string; n: number }>(`SELECT principal_id, count(*)::int AS n FROM ${qualified(ctx.db, 'ledger_entry')} GROUP BY principal_id ORDER BY principal_id`);
     assert.deepEqual(ledger.map((r) => [r.principal_id, r.n]), [['amy', 3], ['bob', 2], ['carl', 1], ['dan', 1]]);
-    const report = await verifyDomain(db);
+    const report = await verifyDomain(ctx.db);
     assert.deepEqual(report.problems, []);
   });
 
   test('a batch that loses the race is re-read and re-evaluated: it sees the cap lowered meanwhile', async () => {
-    const c = committerFor(db);
+    const c = committerFor(ctx.db);
     const conflicts = c.stats.conflicts;
     c.beforeWrite = async (attempt) => {
       // Another writer commits between this batch's read and its write.
-      if (attempt === 0) await gov.setBudget('root', 'erin', { epsilon: 0.2, delta: 1e-6 });
+      if (attempt === 0) await ctx.gov.setBudget('root', 'erin', { epsilon: 0.2, delta: 1e-6 });
     };
     try {
-      const outcome = await outcomeOf(chargeOrReuse(db, request(analyst('erin'), 0.5, { principalCap: { epsilon: 10, delta: 1e-6 } })));
+      const outcome = await outcomeOf(chargeOrReuse(ctx.db, request(analyst('erin'), 0.5, { principalCap: { epsilon: 10, delta: 1e-6 } })));
       assert.equal((outcome as { code?: string }).code, 'BUDGET_EXHAUSTED', 'evaluated again on the new cap');
     } finally {
       c.beforeWrite = undefined;
     }
     assert.equal(c.stats.conflicts - conflicts, 1);
-    const [n] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(db, 'ledger_entry')} WHERE principal_id = 'erin'`);
+    const [n] = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(ctx.db, 'ledger_entry')} WHERE principal_id = 'erin'`);
     assert.equal(n!.n, 0, 'the lost batch wrote nothing');
-    assert.deepEqual((await verifyDomain(db)).problems, []);
+    assert.deepEqual((await verifyDomain(ctx.db)).problems, []);
   });
 
   test('a batch that keeps losing holds the head lock from read to write and commits', async () => {
-    const c = committerFor(db);
+    const c = committerFor(ctx.db);
     const locked = c.stats.locked;
     let interference = 0;
     c.beforeWrite = async () => {
@@ -120,17 +111,17 @@ describe('group commit on PGlite', () => {
       // writer can overtake the batch.
       if (c.stats.locked === locked) {
         interference++;
-        await gov.setPolicy('root', 'role:other', { maxEpsilonPerQuery: interference });
+        await ctx.gov.setPolicy('root', 'role:other', { maxEpsilonPerQuery: interference });
       }
     };
     try {
-      assert.equal((await chargeOrReuse(db, request(analyst('fay'), 0.1))).kind, 'charged');
+      assert.equal((await chargeOrReuse(ctx.db, request(analyst('fay'), 0.1))).kind, 'charged');
       assert.equal(c.stats.locked - locked, 1);
     } finally {
       c.beforeWrite = undefined;
     }
     assert.ok(interference >= 3);
-    assert.deepEqual((await verifyDomain(db)).problems, []);
+    assert.deepEqual((await verifyDomain(ctx.db)).problems, []);
   });
 });
 
