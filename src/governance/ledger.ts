@@ -185,6 +185,7 @@ export async function completeRelease(db: DomainDatabase, releaseId: string, act
   const resultHash = createHash('sha256').update(canonicalJson(result)).digest('hex');
   return committerFor(db).submit({
     needs: { releaseIds: [releaseId] },
+    blind: true,
     apply: (_, w) => {
       w.finish(releaseId, 'done', result, resultHash);
       w.entry({ actor, action: 'release.complete', detail: { releaseId, resultHash } });
@@ -197,6 +198,7 @@ export async function completeRelease(db: DomainDatabase, releaseId: string, act
 export async function failRelease(db: DomainDatabase, releaseId: string, actor: string): Promise<void> {
   return committerFor(db).submit({
     needs: { releaseIds: [releaseId] },
+    blind: true,
     apply: (_, w) => {
       w.finish(releaseId, 'failed');
       w.entry({ actor, action: 'release.failed', detail: { releaseId } });

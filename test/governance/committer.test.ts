@@ -102,6 +102,23 @@ describe('group commit on PGlite', () => {
     assert.deepEqual((await verifyDomain(ctx.db)).problems, []);
   });
 
+  test('a completion is first written on the head this process last saw, and re-read when another writer moved it', async () => {
+    const c = committerFor(ctx.db);
+    const out = await chargeOrReuse(ctx.db, request(analyst('gus'), 0.1));
+    assert.equal(out.kind, 'charged');
+    const id = (out as { releaseId: string }).releaseId;
+    await ctx.gov.setPolicy('root', 'role:third', { maxEpsilonPerQuery: 1 }); // moves the head
+    const conflicts = c.stats.conflicts;
+    await completeRelease(ctx.db, id, 'gus', { value: 7 });
+    assert.equal(c.stats.conflicts - conflicts, 1, 'the blind attempt lost, the second one read');
+    const [r] = await ctx.db.query<{ status: string }>(`SELECT status FROM ${qualified(ctx.db, 'release')} WHERE id = $1`, [id]);
+    assert.equal(r!.status, 'done');
+    const before = c.stats.conflicts;
+    await failRelease(ctx.db, (await chargeOrReuse(ctx.db, request(analyst('gus'), 0.1)) as { releaseId: string }).releaseId, 'gus');
+    assert.equal(c.stats.conflicts, before, 'nobody else wrote: the blind attempt commits');
+    assert.deepEqual((await verifyDomain(ctx.db)).problems, []);
+  });
+
   test('a batch that keeps losing holds the head lock from read to write and commits', async () => {
     const c = committerFor(ctx.db);
     const locked = c.stats.locked;
