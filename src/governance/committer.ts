@@ -1,4 +1,5 @@
 import type { Cap } from '../dp/cost.js';
+import { ErrorCode, MeshError } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { chainEntry, entryColumns, lockHead, type Appended, type AuditRecord, type TxQuery } from './audit.js';
 import { emptyRow, explicitCap, rowJson, rowOf, type BudgetRow, type ClosedEpoch } from './budget.js';
@@ -233,6 +234,8 @@ export class Committer {
         return outcome;
       }
       this.stats.conflicts++;
+      // Unreachable while every writer of the head takes its lock (./audit.ts): a locked attempt cannot lose.
+      if (locked) throw new MeshError(ErrorCode.INTERNAL_SERVER_ERROR, 'Could not record the release; retry.');
     }
   }
 
