@@ -9,8 +9,11 @@ import { qualified, type DomainDatabase } from '../storage/database.js';
  * (SPEC section 4, "Audit"): resetting a budget row, or cutting the tail of the log, leaves a row
  * that no longer matches the last state the chain vouches for. Cutting the tail of a log whose last
  * entries touched no budget is caught by anchoring the head outside the database (./head.ts).
- * Appends take a transaction-scoped advisory lock so concurrent writers (even across replicas)
- * extend one chain instead of forking it.
+ * The chain's head (last seq and hash) is one row, `audit_head`: every appender locks it FOR UPDATE
+ * (interactive writers first thing in their transaction, so locks are always taken head first and
+ * never deadlock), so concurrent writers, even across replicas, extend one chain instead of forking
+ * it. The group commit of charges and completions (./committer.ts) hashes its entries here too and
+ * compares-and-sets the head in one statement.
  */
 export const GENESIS = '0'.repeat(64);
 export const AUDIT_VERSION = 2;
@@ -44,29 +47,53 @@ export async function appendAudit(q: TxQuery, schema: string, r: Omit<AuditRecor
   return (await appendAuditEntry(q, schema, r)).hash;
 }
 
-export async function appendAuditEntry(q: TxQuery, schema: string, r: Omit<AuditRecord, 'at' | 'version' | 'seq'>): Promise<Appended> {
-  await q(`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtext($1))`, `cdm-audit:${schema}`);
-  const [last] = await q<{ seq: string; hash: string }>(`SELECT seq::text AS seq, hash FROM "${schema}"."audit_entry" ORDER BY audit_entry.seq DESC LIMIT 1`);
-  const prev = last?.hash ?? GENESIS;
-  const seq = (BigInt(last?.seq ?? '0') + 1n).toString();
+/**
+ * Locks the chain's head for the rest of the transaction and returns it. Interactive writers call
+ * it before anything else, so every writer takes the head lock first (no deadlock with the group
+ * commit, which also locks the head before any row).
+ */
+export async function lockHead(q: TxQuery, schema: string): Promise<Appended> {
+  const [head] = await q<Appended>(`SELECT seq::text AS seq, hash FROM "${schema}"."audit_head" WHERE id FOR UPDATE`);
+  if (!head) throw new Error(`the audit head of ${schema} is missing (run the migrations)`);
+  return head;
+}
+
+/** An entry as stored: its record chained after `head` (pure; the committer chains batches with it). */
+export interface ChainedEntry extends AuditRecord {
+  seq: string;
+  hash: string;
+  prevHash: string;
+}
+export function chainEntry(head: Appended, r: Omit<AuditRecord, 'at' | 'version' | 'seq'>, now = Date.now()): ChainedEntry {
+  const seq = (BigInt(head.seq) + 1n).toString();
   // Millisecond precision: what TIMESTAMP(3) stores is exactly what was hashed.
-  const at = new Date(Math.floor(Date.now()));
-  const record: AuditRecord = { ...r, at, version: AUDIT_VERSION, seq, state: r.state ?? null };
-  const hash = entryHash(prev, record);
+  const record: AuditRecord = { ...r, at: new Date(Math.floor(now)), version: AUDIT_VERSION, seq, state: r.state ?? null, detail: r.detail ?? null };
+  return { ...record, seq, prevHash: head.hash, hash: entryHash(head.hash, record) };
+}
+
+/** The entry's columns as the insert (or the committer's jsonb batch) takes them. */
+export const entryColumns = (e: ChainedEntry) => ({
+  seq: e.seq,
+  at: e.at.toISOString().slice(0, -1), // UTC wall time: the column is TIMESTAMP(3) without zone
+  actor: e.actor,
+  action: e.action,
+  detail: e.detail,
+  state: e.state,
+  version: e.version,
+  prevHash: e.prevHash,
+  hash: e.hash,
+});
+
+export async function appendAuditEntry(q: TxQuery, schema: string, r: Omit<AuditRecord, 'at' | 'version' | 'seq'>): Promise<Appended> {
+  const entry = chainEntry(await lockHead(q, schema), r);
+  const c = entryColumns(entry);
   await q(
     `INSERT INTO "${schema}"."audit_entry" (seq, at, actor, action, detail, state, version, prev_hash, hash)
      VALUES ($1::bigint, $2::timestamp, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9)`,
-    seq,
-    at.toISOString().slice(0, -1), // UTC wall time: the column is TIMESTAMP(3) without zone
-    r.actor,
-    r.action,
-    JSON.stringify(r.detail ?? null),
-    JSON.stringify(record.state),
-    AUDIT_VERSION,
-    prev,
-    hash,
+    c.seq, c.at, c.actor, c.action, JSON.stringify(c.detail), JSON.stringify(c.state), c.version, c.prevHash, c.hash,
   );
-  return { seq, hash };
+  await q(`UPDATE "${schema}"."audit_head" SET seq = $1::bigint, hash = $2 WHERE id`, entry.seq, entry.hash);
+  return { seq: entry.seq, hash: entry.hash };
 }
 
 export interface VerifyResult {

@@ -3,8 +3,8 @@ import type { Cap, PrivacyCost } from '../dp/cost.js';
 
 /**
  * A budget (a principal's, or a dataset's global one) as a sequence of privacy-filter EPOCHS.
- * Pure: no I/O; the ledger (src/governance/ledger.ts) applies it under row locks, and
- * `cdm audit verify` replays it from the ledger.
+ * Pure: no I/O; the ledger (src/governance/ledger.ts) applies it through the group commit
+ * (./committer.ts), and `cdm audit verify` replays it from the ledger.
  *
  * WHY EPOCHS
  * The accountant (src/dp/accountant.ts) is a privacy FILTER: its stopping rule "run while
@@ -135,3 +135,10 @@ export function rowOf(r: { spent: unknown; epoch: number; epoch_epsilon: number 
     spent: stateOf(r.spent),
   };
 }
+
+/** The dataset's cap an admin set explicitly, if any. */
+export const explicitCap = (r: { epsilon: number | null; delta: number | null }): Cap | null =>
+  r.epsilon != null && r.delta != null ? { epsilon: r.epsilon, delta: r.delta } : null;
+
+/** A global budget's audited state: its filter and its explicit cap. */
+export const globalJson = (row: BudgetRow, cap: Cap | null) => ({ ...rowJson(row), cap });

@@ -89,8 +89,8 @@ export async function effectivePolicy(prisma: PrismaClient, domain: DomainDeclar
  * The domain's policies and revoked principals, read as one snapshot at most every `ttlMs` (both
  * tables are tiny) instead of twice per request. This replica's own admin mutations invalidate it
  * at once; other replicas see a change within `ttlMs` (CDM_POLICY_TTL_MS, default 1000). Charges
- * always re-check revocation under the budget row lock, so no new budget is ever spent by a revoked
- * principal; at most memoised answers are served during that window.
+ * always re-check revocation on the state they commit on (./committer.ts), so no new budget is
+ * ever spent by a revoked principal; at most memoised answers are served during that window.
  */
 export class PolicyCache {
   private snapshot?: { at: number; load: Promise<{ rows: PolicyRow[]; revoked: Set<string> }> };

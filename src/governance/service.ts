@@ -7,15 +7,17 @@ import { log } from '../log.js';
 import { domainDataSource, type DataSource } from '../query/datasource.js';
 import { dropLeakedScratchTables } from '../query/synthetic.js';
 import { qualified, type DomainDatabase } from '../storage/database.js';
-import { appendAudit, type TxQuery } from './audit.js';
-import { rowOf } from './budget.js';
-import { datasetBudget, explicitCap, globalJson, principalBudget, rawOf, reapTx, staleAfterMs, TX_OPTIONS } from './ledger.js';
+import { appendAudit, lockHead, type TxQuery } from './audit.js';
+import { explicitCap, globalJson, rowOf } from './budget.js';
+import { datasetBudget, principalBudget, rawOf, staleAfterMs, TX_OPTIONS } from './ledger.js';
 import { effectivePolicy, RELEASE_KINDS, type PolicyPatch } from './policy.js';
 
 /**
  * The one owner of governance writes of a domain (issue 10): budgets, caps, policies, revocations,
  * and the upkeep of the release lifecycle (reaping dead releases, dropping leaked scratch tables).
- * Each write validates its input, then commits its change and its audit entry in one transaction.
+ * Each write validates its input, then commits its change and its audit entry in one transaction
+ * that locks the audit chain's head first (./audit.ts): the charges' group commit (./committer.ts)
+ * relies on every governance write moving the head, and one lock order means no deadlock.
  * Charges themselves are in ./ledger.ts (the release lifecycle); the ledger is the source of truth
  * and the budget rows are caches that `cdm audit verify` (./verify.ts) recomputes.
  *
@@ -111,6 +113,7 @@ export class GovernanceService {
     if (!this.domain.datasets.some((d) => d.name === dataset)) throw badInput(`No dataset "${dataset}" in ${this.domain.name}.`, { field: 'dataset' });
     await this.db.prisma.$transaction(async (tx) => {
       const q = rawOf(tx);
+      await lockHead(q, this.db.schema);
       const [row] = await q<Parameters<typeof rowOf>[0] & { epsilon: number | null; delta: number | null }>(
         `INSERT INTO ${this.t('global_budget')} (dataset, epsilon, delta, spent, updated_at) VALUES ($1, $2, $3, '{}'::jsonb, now())
          ON CONFLICT (dataset) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta, updated_at = now()
@@ -158,13 +161,16 @@ export class GovernanceService {
   async reapStale(all = false): Promise<string[]> {
     return this.db.prisma.$transaction(async (tx) => {
       const q = rawOf(tx);
+      await lockHead(q, this.db.schema);
       const rows = await q<{ id: string }>(
         `SELECT id FROM ${this.t('release')} WHERE status = 'pending' AND ($1::boolean OR created_at < localtimestamp - make_interval(secs =>
            CASE WHEN aggregate IN ('synthetic', 'train') THEN $3::float8 ELSE $2::float8 END)) FOR UPDATE SKIP LOCKED`,
         all, staleAfterMs('count') / 1000, staleAfterMs('synthetic') / 1000,
       );
-      await reapTx(q, this.db.schema, rows.map((r) => r.id), 'system');
-      return rows.map((r) => r.id);
+      const ids = rows.map((r) => r.id);
+      if (ids.length) await q(`UPDATE ${this.t('release')} SET status = 'failed', completed_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, ids);
+      for (const releaseId of ids) await appendAudit(q, this.db.schema, { actor: 'system', action: 'release.reaped', detail: { releaseId } });
+      return ids;
     }, TX_OPTIONS);
   }
 
@@ -201,6 +207,7 @@ export class GovernanceService {
   private async audited(actor: string, action: string, detail: unknown, body: (q: TxQuery) => Promise<void>) {
     await this.db.prisma.$transaction(async (tx) => {
       const q = rawOf(tx);
+      await lockHead(q, this.db.schema);
       await body(q);
       await appendAudit(q, this.db.schema, { actor, action, detail });
     }, TX_OPTIONS);

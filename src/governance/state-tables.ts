@@ -12,6 +12,7 @@ export const STATE_TABLES: readonly string[] = [
   'ledger_entry',
   'release',
   'audit_entry',
+  'audit_head',
   'policy',
   'synthetic_model',
   'trained_model',

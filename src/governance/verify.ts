@@ -2,8 +2,7 @@ import { epsilonSpent, type AccountantState } from '../dp/accountant.js';
 import type { PrivacyCost } from '../dp/cost.js';
 import { qualified, type DomainDatabase } from '../storage/database.js';
 import { canonicalJson, verifyAudit, type Appended } from './audit.js';
-import { addCosts, emptyRow, provenSpend, rowJson, rowOf, type BudgetRow } from './budget.js';
-import { explicitCap, globalJson } from './ledger.js';
+import { addCosts, emptyRow, explicitCap, globalJson, provenSpend, rowJson, rowOf, type BudgetRow } from './budget.js';
 import type { AuditHead } from './head.js';
 
 /**

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoDomain } from '../../src/domain/registry.js';
+import { chainEntry, entryColumns, GENESIS, verifyAudit } from '../../src/governance/audit.js';
 import { GovernanceService } from '../../src/governance/service.js';
 import { openDomainDatabase, qualified } from '../../src/storage/database.js';
 import { loadMigrations, migrate } from '../../src/storage/migrate.js';
@@ -40,6 +41,36 @@ test('migration 0002 (governance epochs) keeps admin-set caps explicit and lets 
     const copied = await gov.budgetOfPrincipal('copied');
     assert.equal(copied.epsilon, 7, 'the copied default no longer pins the cap');
     assert.equal(copied.epsilonSpent, 0.5, 'what was spent is kept');
+  } finally {
+    await db.close();
+  }
+});
+
+test('migration 0004 (audit head) starts the head at the last entry of an existing chain, and appends extend it', async () => {
+  const census = demoDomain('census');
+  const db = await openDomainDatabase(census, { dataDir: 'memory://' });
+  try {
+    const all = loadMigrations();
+    const mine = all.findIndex((m) => m.name.endsWith('_audit_head_group_commit'));
+    await migrate(db, all.slice(0, mine));
+    // A chain written before the head table existed: two linked v2 entries.
+    let head = { seq: '0', hash: GENESIS };
+    for (const note of ['a', 'b']) {
+      const e = chainEntry(head, { actor: 'root', action: 'admin.note', detail: { note } });
+      const c = entryColumns(e);
+      await db.query(
+        `INSERT INTO ${qualified(db, 'audit_entry')} (seq, at, actor, action, detail, state, version, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [c.seq, c.at, c.actor, c.action, JSON.stringify(c.detail), JSON.stringify(c.state), c.version, c.prevHash, c.hash],
+      );
+      head = { seq: e.seq, hash: e.hash };
+    }
+    await migrate(db, all);
+    const [stored] = await db.query<{ seq: string; hash: string }>(`SELECT seq::text AS seq, hash FROM ${qualified(db, 'audit_head')}`);
+    assert.deepEqual(stored, head);
+    await new GovernanceService(census, db).setPolicy('root', 'domain', { totalEpsilon: 7 });
+    const chain = await verifyAudit(db);
+    assert.equal(chain.ok, true, JSON.stringify(chain));
+    assert.equal(chain.entries, 3);
   } finally {
     await db.close();
   }
