@@ -16,7 +16,7 @@ import { fmt, fmtMs, summarize, type Summary } from '../lib/stats.js';
 
 /**
  * Section 3: the accountant's group-committed charges on PostgreSQL under concurrency. Each client is
- * its own principal, so every charge contends for the dataset's global cap (and the audit chain's head)
+ * its own principal, so every charge contends for the dataset's global cap (and the audit chain's
  * head). After the timed phase the global cap is lowered to just above what is spent and every
  * client keeps charging until refused; then the ledger is composed again and compared with the cap.
  */
