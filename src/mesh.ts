@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { startGateway, type GatewayHandle } from '../gateway/server.js';
 import { authConfigFromEnv, createVerifier, type Verifier } from './auth/tokens.js';
 import { compose, DEFAULT_SUBGRAPH_PORT } from './compose.js';
@@ -6,6 +7,7 @@ import { config } from './config.js';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
+import { ensurePgliteTemplate, TEMPLATE_FILE } from './storage/pglite-template.js';
 import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
 import { pgWireOptionsFromEnv, startPgWire, type PgWireHandle } from './pgwire/server.js';
 
@@ -55,6 +57,13 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
     await Promise.all(children.map(stopChild));
   };
+  // New embedded databases (and the wire protocol's catalog) start from an empty cluster made once,
+  // here, before the subgraphs start: not initdb in every process (src/storage/pglite-template.ts).
+  const embedded = opts.domains.some((d) => !(opts.database?.(d) ?? databaseOptionsFromEnv(d)).url) || opts.pgwirePort !== undefined;
+  if (embedded && !existsSync(TEMPLATE_FILE)) {
+    log('creating the empty PGlite cluster every new embedded database starts from (once per PGlite version)');
+    await ensurePgliteTemplate();
+  }
   const pending = new Set(opts.domains.map((d) => d.name));
   const since = Date.now();
   const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
