@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { startGateway, type GatewayHandle } from '../gateway/server.js';
 import { authConfigFromEnv, createVerifier, type Verifier } from './auth/tokens.js';
-import { compose, DEFAULT_SUBGRAPH_PORT } from './compose.js';
+import { DEFAULT_SUBGRAPH_PORT, supergraphOf } from './compose.js';
 import { config } from './config.js';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
@@ -68,7 +68,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const since = Date.now();
   const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
   try {
-    await Promise.all(
+    const starting = Promise.all(
       opts.domains.map(async (d, i) => {
         try {
           if (opts.inProcess) {
@@ -103,12 +103,23 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
         }
       }),
     ).finally(() => clearInterval(ticker));
+    // While the subgraphs start, the supergraph of every domain (cached across starts; recomposed
+    // below only if a domain failed), rather than after the last subgraph is ready.
+    await new Promise((r) => setImmediate(r));
+    let everyDomain: string | undefined;
+    try {
+      everyDomain = supergraphOf(opts.domains);
+    } catch {
+      // Composed below from the domains that started (the error is reported there if it stays).
+    }
+    await starting;
     const started = opts.domains.filter((d) => urls[d.name]);
     // In-process meshes (tests, benchmarks) want every domain: a failure there is an error.
     if (opts.inProcess && Object.keys(failed).length) throw new Error(`subgraphs failed: ${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ')}`);
     if (started.length === 0) throw new Error(`no domain started (${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ') || 'none declared'})`);
-    log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
-    const { supergraphSdl } = compose(started);
+    const all = started.length === opts.domains.length;
+    if (!all || !everyDomain) log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
+    const supergraphSdl = all && everyDomain ? everyDomain : supergraphOf(started);
     const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl, subgraphUrls: urls, verifier });
     log(`gateway on ${gateway.url}/graphql`);
     // SQL driver: the PostgreSQL wire protocol in front of the gateway (src/pgwire).
