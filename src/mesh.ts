@@ -1,15 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { startGateway, type GatewayHandle } from '../gateway/server.js';
+import type { GatewayHandle } from '../gateway/server.js';
 import { authConfigFromEnv, createVerifier, type Verifier } from './auth/tokens.js';
-import { DEFAULT_SUBGRAPH_PORT, supergraphOf } from './compose.js';
 import { config } from './config.js';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
 import { ensurePgliteTemplate, TEMPLATE_FILE } from './storage/pglite-template.js';
-import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
-import { pgWireOptionsFromEnv, startPgWire, type PgWireHandle } from './pgwire/server.js';
+import type { SubgraphHandle } from './subgraph/server.js';
+import type { PgWireHandle } from './pgwire/server.js';
 
 /**
  * Starts a whole mesh: every domain's subgraph (as child processes, one per domain, like production;
@@ -67,11 +66,20 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const pending = new Set(opts.domains.map((d) => d.name));
   const since = Date.now();
   const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
+  // The gateway's, composition's and in-process subgraphs' modules load while child subgraphs start.
+  const modules = async () => ({
+    ...(await import('../gateway/server.js')),
+    ...(await import('./compose.js')),
+    ...(await import('./subgraph/server.js')),
+    ...(await import('./pgwire/server.js')),
+  });
+  let loading: ReturnType<typeof modules> | undefined;
   try {
     const starting = Promise.all(
       opts.domains.map(async (d, i) => {
         try {
           if (opts.inProcess) {
+            const { startSubgraph } = await (loading ??= modules());
             const h = await startSubgraph(d, {
               port: opts.subgraphPortBase === 0 ? 0 : opts.subgraphPortBase + i,
               host: opts.host,
@@ -83,7 +91,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
             urls[d.name] = `${h.url}/graphql`;
             log(`subgraph ${d.name} on ${h.url}/graphql (${h.db.kind})`);
           } else {
-            const port = (opts.subgraphPortBase || DEFAULT_SUBGRAPH_PORT) + i;
+            const port = (opts.subgraphPortBase || config().SUBGRAPH_PORT) + i;
             const child = spawnSubgraph(d, port, opts);
             children.push(child);
             const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
@@ -106,6 +114,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     // While the subgraphs start, the supergraph of every domain (cached across starts; recomposed
     // below only if a domain failed), rather than after the last subgraph is ready.
     await new Promise((r) => setImmediate(r));
+    const { startGateway, startPgWire, pgWireOptionsFromEnv, supergraphOf } = await (loading ??= modules());
     let everyDomain: string | undefined;
     try {
       everyDomain = supergraphOf(opts.domains);
