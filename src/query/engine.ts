@@ -17,7 +17,7 @@ import { planAggregate } from './plan.js';
 import { answerOf, type Answer } from './release.js';
 import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
-import { checkPolicy, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
+import { checkPolicy, LruCache, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
 import { config } from '../config.js';
 
 /**
@@ -61,6 +61,8 @@ export class QueryEngine {
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
   private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
+  /** Plans of typed fields by data version and arguments (see `prepare`). */
+  private readonly plans = new LruCache<Plan>(2_000);
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
   readonly lifecycle: ReleaseLifecycle;
@@ -111,7 +113,12 @@ export class QueryEngine {
     return s.policy;
   }
 
-  /** Plans and checks policy without reading data or spending budget (planned once per request). */
+  /**
+   * Plans and checks policy without reading data or spending budget. A typed field is planned once
+   * per request (the preflight's plan serves the resolver), and once per process for the same
+   * arguments on the same data: planning is pure (declaration, arguments, data version), so
+   * repeated questions (the memoised ones) skip it.
+   */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
     const plans = this.scope(caller).plans;
     const key = JSON.stringify([datasetName, req]);
@@ -119,7 +126,10 @@ export class QueryEngine {
     if (!plan) {
       const ds = this.dataset(datasetName);
       await this.data.prepare([ds]);
-      plan = planAggregate(this.domain, ds, req, { [ds.name]: this.data.version(ds) });
+      const version = this.data.version(ds);
+      const known = this.plans.get(`${version}\0${key}`);
+      plan = known ?? planAggregate(this.domain, ds, req, { [ds.name]: version });
+      if (!known) this.plans.set(`${version}\0${key}`, plan);
       plans.set(key, plan);
     }
     const policy = await this.policyFor(caller);

@@ -51,43 +51,51 @@ export interface RequestReleases {
   unreleased: Set<string>;
 }
 
-/**
- * Done releases in process, least recently used first out, bounded in entries and in the size of
- * their results (CDM_MEMO_CACHE_MB). A done release never changes (its plan key includes the data
- * version, and only pending releases are ever failed or deleted), so an entry needs no invalidation:
- * who may read it is decided per request before the cache is consulted (authorisation, revocation
- * and the policy's limits, src/query/engine.ts).
- */
-export class MemoCache {
-  private readonly entries = new Map<string, { memo: Memo; size: number }>();
+/** A map bounded in entries and in an estimated size of its values, least recently used out. */
+export class LruCache<V> {
+  private readonly entries = new Map<string, { value: V; size: number }>();
   private bytes = 0;
   constructor(
-    private readonly maxBytes = config().CDM_MEMO_CACHE_MB * 2 ** 20,
-    private readonly maxEntries = 10_000,
+    private readonly maxEntries: number,
+    private readonly maxBytes = Infinity,
+    private readonly sizeOf: (key: string, value: V) => number = () => 0,
   ) {}
-  get(key: string): Memo | undefined {
+  get(key: string): V | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
     this.entries.delete(key);
     this.entries.set(key, e);
-    return e.memo;
+    return e.value;
   }
-  set(key: string, memo: Memo): void {
-    // JSON length (UTF-16 code units, two bytes each) approximates what the result holds.
-    const size = 2 * (JSON.stringify(memo.result)?.length ?? 0) + 2 * key.length + 200;
+  set(key: string, value: V): void {
+    const size = this.sizeOf(key, value);
     if (size > this.maxBytes) return;
     const old = this.entries.get(key);
     if (old) {
       this.entries.delete(key);
       this.bytes -= old.size;
     }
-    this.entries.set(key, { memo, size });
+    this.entries.set(key, { value, size });
     this.bytes += size;
     for (const [k, e] of this.entries) {
       if (this.bytes <= this.maxBytes && this.entries.size <= this.maxEntries) break;
       this.entries.delete(k);
       this.bytes -= e.size;
     }
+  }
+}
+
+/**
+ * Done releases in process, bounded in entries and in the size of their results
+ * (CDM_MEMO_CACHE_MB). A done release never changes (its plan key includes the data version, and
+ * only pending releases are ever failed or deleted), so an entry needs no invalidation: who may
+ * read it is decided per request before the cache is consulted (authorisation, revocation and the
+ * policy's limits, src/query/engine.ts).
+ */
+export class MemoCache extends LruCache<Memo> {
+  constructor(maxBytes = config().CDM_MEMO_CACHE_MB * 2 ** 20, maxEntries = 10_000) {
+    // JSON length (UTF-16 code units, two bytes each) approximates what a result holds.
+    super(maxEntries, maxBytes, (key, memo) => 2 * (JSON.stringify(memo.result)?.length ?? 0) + 2 * key.length + 200);
   }
 }
 
