@@ -220,9 +220,10 @@ export class QueryEngine {
       policy = prepared.policy;
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
+    if (!policy || plans.size === 0) return;
     const releases = this.scope(caller).releases;
     for (const key of plans.keys()) if (this.lifecycle.known(key, releases)) plans.delete(key);
-    if (!policy || plans.size === 0) return;
+    if (plans.size === 0) return;
     const cap = { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
     const datasets = [...new Set([...plans.values()].map((p) => p.dataset))];
     // Not found in memory: most likely new, so the budget reads go out with the release read.
