@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = resolve(import.meta.dirname, '..');
 const schema = readFileSync(join(root, 'prisma', 'schema.prisma'));
@@ -48,6 +49,11 @@ if (!existsSync(consoleStamp) || readFileSync(consoleStamp, 'utf8') !== consoleD
   writeFileSync(consoleStamp, consoleDigest);
   console.log(`console built into console/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
+
+// The empty PGlite cluster new embedded databases start from (once per PGlite version; a first
+// `npm start` would otherwise run initdb in WebAssembly for every domain).
+const { ensurePgliteTemplate } = await import(pathToFileURL(join(root, 'dist', 'src', 'storage', 'pglite-template.js')).href);
+if (await ensurePgliteTemplate()) console.log('made the empty PGlite cluster template (dist/.cache)');
 
 // `npm start` (scripts/start.mjs) rebuilds only when a source is newer than this stamp.
 writeFileSync(join(root, 'dist', '.build-stamp'), new Date().toISOString());

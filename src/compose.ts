@@ -1,10 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
-import { buildDomainSchema } from './subgraph/schema.js';
+import { buildDomainSchema, subgraphSdlSource } from './subgraph/schema.js';
 
 /**
  * Composition: each domain's subgraph SDL and the supergraph, as checked in under schema/.
@@ -27,6 +29,29 @@ export function compose(domains: DomainDeclaration[]): Composition {
   }
   return { subgraphs, supergraphSdl: result.supergraphSdl };
 }
+
+/**
+ * The supergraph SDL of `domains`, kept under dist/.cache keyed by a hash of every subgraph's SDL
+ * source and the composition library's version: composing takes a second or more of CPU, on the
+ * critical path of every start, and its inputs rarely change between starts.
+ */
+export function supergraphOf(domains: DomainDeclaration[]): string {
+  const h = createHash('sha256').update(COMPOSITION_VERSION);
+  for (const d of domains) h.update(`\0${d.name}\0${subgraphSdlSource(d)}`);
+  const file = fromRoot('dist', '.cache', `supergraph-${h.digest('hex').slice(0, 32)}.graphql`);
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  const { supergraphSdl } = compose(domains);
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, supergraphSdl);
+    renameSync(tmp, file);
+  } catch {
+    // A read-only checkout composes at every start; nothing else changes.
+  }
+  return supergraphSdl;
+}
+const COMPOSITION_VERSION = (JSON.parse(readFileSync(fromRoot('node_modules', '@apollo', 'composition', 'package.json'), 'utf8')) as { version: string }).version;
 
 export const schemaFile = (name: string) => fromRoot('schema', `${name}.graphql`);
 

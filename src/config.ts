@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
   CDM_POLICY_TTL_MS: z.coerce.number().int().min(0).default(1000),
   /** DP releases computed at once per subgraph. */
   CDM_CONCURRENT_RELEASES: positiveInt.default(4),
+  /** Megabytes of done releases a subgraph keeps in memory (memo hits without a database read). */
+  CDM_MEMO_CACHE_MB: positiveInt.default(64),
   /** Milliseconds a release may stay pending before it is presumed dead and reaped (fits and training: 15 times). */
   CDM_RELEASE_TIMEOUT_MS: positiveInt.default(120_000),
   /** Milliseconds between two rounds of governance upkeep (reaper, leaked scratch tables). */

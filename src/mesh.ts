@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { startGateway, type GatewayHandle } from '../gateway/server.js';
+import { existsSync } from 'node:fs';
+import type { GatewayHandle } from '../gateway/server.js';
 import { authConfigFromEnv, createVerifier, type Verifier } from './auth/tokens.js';
-import { compose, DEFAULT_SUBGRAPH_PORT } from './compose.js';
 import { config } from './config.js';
 import type { DomainDeclaration } from './domain/declaration.js';
 import { fromRoot } from './paths.js';
 import { databaseOptionsFromEnv, type DatabaseOptions } from './storage/database.js';
-import { startSubgraph, type SubgraphHandle } from './subgraph/server.js';
-import { pgWireOptionsFromEnv, startPgWire, type PgWireHandle } from './pgwire/server.js';
+import { ensurePgliteTemplate, TEMPLATE_FILE } from './storage/pglite-template.js';
+import type { SubgraphHandle } from './subgraph/server.js';
+import type { PgWireHandle } from './pgwire/server.js';
 
 /**
  * Starts a whole mesh: every domain's subgraph (as child processes, one per domain, like production;
@@ -55,14 +56,30 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
     await Promise.all(children.map(stopChild));
   };
+  // New embedded databases (and the wire protocol's catalog) start from an empty cluster made once,
+  // here, before the subgraphs start: not initdb in every process (src/storage/pglite-template.ts).
+  const embedded = opts.domains.some((d) => !(opts.database?.(d) ?? databaseOptionsFromEnv(d)).url) || opts.pgwirePort !== undefined;
+  if (embedded && !existsSync(TEMPLATE_FILE)) {
+    log('creating the empty PGlite cluster every new embedded database starts from (once per PGlite version)');
+    await ensurePgliteTemplate();
+  }
   const pending = new Set(opts.domains.map((d) => d.name));
   const since = Date.now();
   const ticker = setInterval(() => log(`waiting for ${[...pending].join(', ')} (${Math.round((Date.now() - since) / 1000)}s)`), 10_000);
+  // The gateway's, composition's and in-process subgraphs' modules load while child subgraphs start.
+  const modules = async () => ({
+    ...(await import('../gateway/server.js')),
+    ...(await import('./compose.js')),
+    ...(await import('./subgraph/server.js')),
+    ...(await import('./pgwire/server.js')),
+  });
+  let loading: ReturnType<typeof modules> | undefined;
   try {
-    await Promise.all(
+    const starting = Promise.all(
       opts.domains.map(async (d, i) => {
         try {
           if (opts.inProcess) {
+            const { startSubgraph } = await (loading ??= modules());
             const h = await startSubgraph(d, {
               port: opts.subgraphPortBase === 0 ? 0 : opts.subgraphPortBase + i,
               host: opts.host,
@@ -74,7 +91,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
             urls[d.name] = `${h.url}/graphql`;
             log(`subgraph ${d.name} on ${h.url}/graphql (${h.db.kind})`);
           } else {
-            const port = (opts.subgraphPortBase || DEFAULT_SUBGRAPH_PORT) + i;
+            const port = (opts.subgraphPortBase || config().SUBGRAPH_PORT) + i;
             const child = spawnSubgraph(d, port, opts);
             children.push(child);
             const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
@@ -94,12 +111,24 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
         }
       }),
     ).finally(() => clearInterval(ticker));
+    // While the subgraphs start, the supergraph of every domain (cached across starts; recomposed
+    // below only if a domain failed), rather than after the last subgraph is ready.
+    await new Promise((r) => setImmediate(r));
+    const { startGateway, startPgWire, pgWireOptionsFromEnv, supergraphOf } = await (loading ??= modules());
+    let everyDomain: string | undefined;
+    try {
+      everyDomain = supergraphOf(opts.domains);
+    } catch {
+      // Composed below from the domains that started (the error is reported there if it stays).
+    }
+    await starting;
     const started = opts.domains.filter((d) => urls[d.name]);
     // In-process meshes (tests, benchmarks) want every domain: a failure there is an error.
     if (opts.inProcess && Object.keys(failed).length) throw new Error(`subgraphs failed: ${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ')}`);
     if (started.length === 0) throw new Error(`no domain started (${Object.entries(failed).map(([n, m]) => `${n}: ${m}`).join('; ') || 'none declared'})`);
-    log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
-    const { supergraphSdl } = compose(started);
+    const all = started.length === opts.domains.length;
+    if (!all || !everyDomain) log(`composing the supergraph of ${started.map((d) => d.name).join(', ')}`);
+    const supergraphSdl = all && everyDomain ? everyDomain : supergraphOf(started);
     const gateway = await startGateway({ port: opts.gatewayPort, host: opts.host, supergraphSdl, subgraphUrls: urls, verifier });
     log(`gateway on ${gateway.url}/graphql`);
     // SQL driver: the PostgreSQL wire protocol in front of the gateway (src/pgwire).

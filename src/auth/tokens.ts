@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
@@ -87,9 +87,12 @@ export function createVerifier(config: AuthConfig): Verifier {
     algorithms: jwks ? ['RS256', 'ES256'] : [DEV_ALG],
     requiredClaims: ['exp', 'sub'],
   };
+  const verified = new VerifiedTokens();
   return async (authorization) => {
     const match = /^Bearer\s+([A-Za-z0-9_\-.]{1,8192})$/.exec(authorization?.trim() ?? '');
     if (!match) throw unauthenticated();
+    const known = verified.get(match[1]!);
+    if (known) return known;
     try {
       const { payload } = jwks
         ? await jwtVerify(match[1]!, jwks, options)
@@ -97,12 +100,41 @@ export function createVerifier(config: AuthConfig): Verifier {
       checkLifetime(payload.exp, payload.iat, maxLifetime);
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string' && ROLE.test(r)) : [];
       if (typeof payload.sub !== 'string' || !SUB.test(payload.sub)) throw new Error('bad sub');
+      verified.set(match[1]!, { id: payload.sub, roles }, payload.exp!);
       return { id: payload.sub, roles };
     } catch {
       // One message for every failure: which check failed is not the caller's business.
       throw unauthenticated('The bearer token is invalid or expired.');
     }
   };
+}
+
+/**
+ * Tokens that verified, for a short while: checking a signature costs CPU on every request at every
+ * hop (gateway, then subgraph), and callers send the same token again and again. Only successful
+ * verifications are kept, by the token's SHA-256; an entry lasts until the token expires, and at
+ * most VERIFIED_TTL_MS, so a key withdrawn from a JWKS stops its tokens within that time. Each hit is
+ * a new Caller object (the query engine scopes a request by its Caller object).
+ */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
+class VerifiedTokens {
+  private readonly entries = new Map<string, { caller: Caller; until: number }>();
+  private readonly key = (token: string) => createHash('sha256').update(token).digest('base64url');
+  get(token: string): Caller | undefined {
+    const k = this.key(token);
+    const e = this.entries.get(k);
+    if (!e) return undefined;
+    if (Date.now() >= e.until) {
+      this.entries.delete(k);
+      return undefined;
+    }
+    return { id: e.caller.id, roles: [...e.caller.roles] };
+  }
+  set(token: string, caller: Caller, expSeconds: number): void {
+    if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(this.key(token), { caller, until: Math.min(expSeconds * 1000, Date.now() + VERIFIED_TTL_MS) });
+  }
 }
 
 /** A stolen long-lived token is a standing key to the budget: bound what one token can be. */

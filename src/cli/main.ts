@@ -91,8 +91,9 @@ program
     const life = lifecycle({ watchParent: config().CDM_SUPERVISED, log: (l) => console.error(`subgraph ${name}: ${l}`) });
     console.error(`subgraph ${name}: loading its declaration`);
     const domain = findDomain(await runtimeDomains(undefined, (l) => console.error(l)), name);
+    // Each step with the seconds since this process started (module loading included).
     const onStep = (s: string) => {
-      console.error(`subgraph ${name}: ${s}`);
+      console.error(`subgraph ${name}: [${(performance.now() / 1000).toFixed(1)}s] ${s}`);
       notifyParent({ type: 'progress', step: s });
     };
     const { startSubgraph } = await import('../subgraph/server.js');

@@ -1,4 +1,5 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
+import { openPGliteCluster } from '../storage/pglite-template.js';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { describeColumn } from '../subgraph/naming.js';
 import type { Field } from './protocol.js';
@@ -52,7 +53,7 @@ function datasetDdl(domain: DomainDeclaration, ds: DatasetDeclaration): string[]
 }
 
 export async function createCatalog(domains: DomainDeclaration[]): Promise<Catalog> {
-  const pg = new PGlite();
+  const pg = await openPGliteCluster();
   const ddl = [
     `CREATE ROLE ${ROLE} NOLOGIN`,
     ...domains.flatMap((d) => [

@@ -48,8 +48,11 @@ const isLoopback = (addr: string | undefined) => !!addr && (addr === '::1' || ad
 
 export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
   const limits = { ...pgWireOptionsFromEnv(configFrom({})).limits!, ...opts.limits } as PgWireLimits;
-  const catalog = await createCatalog(opts.domains);
-  const deps = { catalog, domains: opts.domains, gql: gatewayClient(opts.gatewayUrl), limits };
+  // The catalog (an in-memory PGlite) is built while the server already listens: only an
+  // authenticated connection needs it, and it waits for it (start-up, issue 17).
+  const catalogReady = createCatalog(opts.domains);
+  catalogReady.catch((e: unknown) => log.error({ err: e }, 'pgwire: the catalog could not be built'));
+  const gql = gatewayClient(opts.gatewayUrl);
   const perPrincipal = new Map<string, number>();
   const sockets = new Set<Socket>();
 
@@ -77,11 +80,12 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
         return fatal('28P01', `password authentication failed for user "${user}": the bearer token is invalid or expired`);
       }
       if (caller.id !== user) return fatal('28000', `the token's subject "${caller.id}" is not the user "${user}"`);
+      const catalog = await catalogReady;
       const open = perPrincipal.get(caller.id) ?? 0;
       if (open >= limits.maxConnectionsPerPrincipal) return fatal('53300', `too many connections for principal "${caller.id}" (limit ${limits.maxConnectionsPerPrincipal})`);
       perPrincipal.set(caller.id, open + 1);
       principal = caller.id;
-      session = new Session(deps, token);
+      session = new Session({ catalog, domains: opts.domains, gql, limits }, token);
       return [
         P.authOk(),
         ...Object.entries(startupParameters(catalog.serverVersion, user, state.clientParams?.application_name)).map(([k, v]) => P.parameterStatus(k, v)),
@@ -133,7 +137,7 @@ export async function startPgWire(opts: PgWireOptions): Promise<PgWireHandle> {
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
-      await catalog.close();
+      await (await catalogReady.catch(() => undefined))?.close();
     },
   };
 }

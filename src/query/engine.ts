@@ -17,7 +17,7 @@ import { planAggregate } from './plan.js';
 import { answerOf, type Answer } from './release.js';
 import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
-import { checkPolicy, ReleaseLifecycle, Semaphore } from './lifecycle.js';
+import { checkPolicy, LruCache, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
 import { config } from '../config.js';
 
 /**
@@ -26,7 +26,18 @@ import { config } from '../config.js';
  * and its statements run on the domain's DataSource.
  */
 /** One DP field of a GraphQL operation, for the operation-level check. */
-export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null; rows?: number } | { dataset: string; spec: QuerySpec; kind: string };
+export type OperationItem =
+  | { dataset: string; request: AggregateRequest }
+  | { dataset: string; synthetic: PrivacyRequest | null; rows?: number }
+  /** `query`: the statement as `runSpec` will be given it (identifies its plan within the request). */
+  | { dataset: string; spec: QuerySpec; kind: string; query: unknown };
+
+interface RequestScope {
+  policy?: Promise<EffectivePolicy>;
+  /** Plans by field (dataset and arguments, or the statement as asked). */
+  plans: Map<string, Plan>;
+  releases: RequestReleases;
+}
 
 export interface Release {
   answer: Answer;
@@ -50,6 +61,8 @@ export class QueryEngine {
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
   private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
+  /** Plans of typed fields by data version and arguments (see `prepare`). */
+  private readonly plans = new LruCache<Plan>(2_000);
   readonly synthetic: SyntheticService;
   readonly policies: PolicyCache;
   readonly lifecycle: ReleaseLifecycle;
@@ -74,18 +87,25 @@ export class QueryEngine {
   }
 
   /**
-   * Per-request scope, keyed by the request's own Caller object (each request verifies its token
-   * into a new one): the policy and revocation are read once per request, and memoised releases
-   * found by the operation-level check are not read again by the resolvers.
+   * What one request has learnt, shared by its operation-level check (`preflight`) and its
+   * resolvers, so that each field is planned once and each read is done once per request: the
+   * caller's policy (after the revocation check), the plans by field, and what the check found
+   * about their releases. Keyed by the request's own Caller object: the subgraph's context gives
+   * every request a new one (src/subgraph/server.ts), and it is collected with the request.
    */
-  private readonly scopes = new WeakMap<Caller, { policy?: Promise<EffectivePolicy>; memo: Map<string, { id: string; result: unknown }> }>();
-  private scope(caller: Caller) {
+  private readonly scopes = new WeakMap<Caller, RequestScope>();
+  private scope(caller: Caller): RequestScope {
     let s = this.scopes.get(caller);
-    if (!s) this.scopes.set(caller, (s = { memo: new Map() }));
+    if (!s) this.scopes.set(caller, (s = { plans: new Map(), releases: { done: new Map(), unreleased: new Set() } }));
     return s;
   }
 
-  /** The caller's effective policy, after checking they are not revoked (once per request). */
+  /**
+   * The caller's effective policy, after authorisation and the revocation check, once per request.
+   * Policies and revocations come from an in-process snapshot (PolicyCache): this replica's admin
+   * mutations invalidate it at once, other replicas' within CDM_POLICY_TTL_MS. Memo hits go through
+   * here too: a revoked caller or one the policy no longer allows gets no memoised answer either.
+   */
   policyFor(caller: Caller): Promise<EffectivePolicy> {
     authoriseQuery(caller, this.domain);
     const s = this.scope(caller);
@@ -93,11 +113,25 @@ export class QueryEngine {
     return s.policy;
   }
 
-  /** Plans and checks policy without reading data or spending budget. */
+  /**
+   * Plans and checks policy without reading data or spending budget. A typed field is planned once
+   * per request (the preflight's plan serves the resolver), and once per process for the same
+   * arguments on the same data: planning is pure (declaration, arguments, data version), so
+   * repeated questions (the memoised ones) skip it.
+   */
   async prepare(caller: Caller, datasetName: string, req: AggregateRequest): Promise<{ plan: Plan; policy: EffectivePolicy }> {
-    const ds = this.dataset(datasetName);
-    await this.data.prepare([ds]);
-    const plan = planAggregate(this.domain, ds, req, { [ds.name]: this.data.version(ds) });
+    const plans = this.scope(caller).plans;
+    const key = JSON.stringify([datasetName, req]);
+    let plan = plans.get(key);
+    if (!plan) {
+      const ds = this.dataset(datasetName);
+      await this.data.prepare([ds]);
+      const version = this.data.version(ds);
+      const known = this.plans.get(`${version}\0${key}`);
+      plan = known ?? planAggregate(this.domain, ds, req, { [ds.name]: version });
+      if (!known) this.plans.set(`${version}\0${key}`, plan);
+      plans.set(key, plan);
+    }
     const policy = await this.policyFor(caller);
     checkPolicy(this.domain, policy, req.aggregate, plan.epsilon);
     return { plan, policy };
@@ -112,7 +146,7 @@ export class QueryEngine {
 
   /** Any plan-IR query (DP SQL, the wire protocol): one release of a table of DP values. */
   async runSpec(caller: Caller, spec: QuerySpec, kind: string, query: unknown): Promise<TableRelease> {
-    return this.execute(caller, await this.planSpec(spec), kind, query);
+    return this.execute(caller, await this.planSpecOnce(caller, spec, kind, query), kind, query);
   }
 
   /** Plans a spec against the current data (its datasets' versions enter the memo key). */
@@ -122,9 +156,19 @@ export class QueryEngine {
     return buildPlan({ ...spec, dataVersions: Object.fromEntries(datasets.map((d) => [d.name, this.data.version(d)])) });
   }
 
-  private execute(caller: Caller, plan: Plan, kind: string, query: unknown): Promise<TableRelease> {
-    return this.releases.use(async () => {
-      const policy = await this.policyFor(caller);
+  /** A spec's plan, once per request: `query` (the statement as asked) identifies it. */
+  private async planSpecOnce(caller: Caller, spec: QuerySpec, kind: string, query: unknown): Promise<Plan> {
+    const plans = this.scope(caller).plans;
+    const key = JSON.stringify([kind, query]);
+    let plan = plans.get(key);
+    if (!plan) plans.set(key, (plan = await this.planSpec(spec)));
+    return plan;
+  }
+
+  private async execute(caller: Caller, plan: Plan, kind: string, query: unknown): Promise<TableRelease> {
+    const policy = await this.policyFor(caller);
+    const releases = this.scope(caller).releases;
+    const release = async () => {
       const r = await this.lifecycle.release(
         {
           caller,
@@ -139,16 +183,20 @@ export class QueryEngine {
           compute: () => computeRelease(this.data, plan),
         },
         policy,
-        this.scope(caller).memo,
+        releases,
       );
       return { table: r.result as ReleasedTable, plan, releaseId: r.releaseId, cached: r.cached, effect: r.effect };
-    });
+    };
+    // A memo hit holds no connection: it does not queue behind releases being computed.
+    return this.lifecycle.known(plan.key, releases) ? release() : this.releases.use(release);
   }
 
   /**
    * Operation-level check, before anything runs: plans every DP field of the operation (a planning
    * error refuses the whole operation), skips plans already released (free) and repeated plans,
    * and refuses the operation when the rest does not fit the principal's cap or a global cap.
+   * The plans are kept for the resolvers; releases found in memory cost no database read, the
+   * others one read, done alongside the budget reads.
    */
   async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
     checkWork(items);
@@ -162,7 +210,7 @@ export class QueryEngine {
         continue;
       }
       if ('spec' in item) {
-        const plan = await this.planSpec(item.spec);
+        const plan = await this.planSpecOnce(caller, item.spec, item.kind, item.query);
         policy = await this.policyFor(caller);
         checkPolicy(this.domain, policy, item.kind, plan.epsilon);
         plans.set(plan.key, { dataset: plan.dataset.name, costs: plan.costs });
@@ -173,39 +221,48 @@ export class QueryEngine {
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
-    const done = await this.db.query<{ plan_key: string; id: string; result: unknown }>(
-      `SELECT plan_key, id, result FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
-      [[...plans.keys()]],
-    );
+    const releases = this.scope(caller).releases;
+    for (const key of plans.keys()) if (this.lifecycle.known(key, releases)) plans.delete(key);
+    if (plans.size === 0) return;
+    const cap = { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
+    const datasets = [...new Set([...plans.values()].map((p) => p.dataset))];
+    // Not found in memory: most likely new, so the budget reads go out with the release read.
+    const [done, mine, globals] = await Promise.all([
+      this.db.query<{ plan_key: string; id: string; result: unknown }>(
+        `SELECT plan_key, id, result FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
+        [[...plans.keys()]],
+      ),
+      principalBudget(this.db, caller.id, cap),
+      Promise.all(datasets.map((ds) => datasetBudget(this.db, ds, this.domain.policy.globalCap))),
+    ]);
     for (const r of done) {
       plans.delete(r.plan_key);
-      this.scope(caller).memo.set(r.plan_key, { id: r.id, result: r.result });
+      releases.done.set(r.plan_key, { id: r.id, result: r.result });
       this.lifecycle.remember(r.plan_key, { id: r.id, result: r.result });
     }
+    for (const key of plans.keys()) releases.unreleased.add(key);
     const pending = [...plans.values()];
     if (pending.length === 0) return;
     const costs = pending.flatMap((p) => p.costs);
-    const alone = epsilonSpent(addCosts(emptyState(), costs), policy.totalDelta);
-    const mine = await principalBudget(this.db, caller.id, { epsilon: policy.totalEpsilon, delta: policy.totalDelta });
+    const alone = () => epsilonSpent(addCosts(emptyState(), costs), policy.totalDelta);
     if (!mine.fits(costs)) {
       throw new MeshError(
         ErrorCode.BUDGET_EXHAUSTED,
-        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone.toPrecision(4)} together, and ${mine.remaining.toPrecision(4)} of your ${mine.cap.epsilon} is left. Nothing was run or charged.`,
-        { operationCost: alone, releases: pending.length, cap: mine.cap.epsilon, spent: mine.spent, remaining: mine.remaining },
+        `This operation's ${pending.length} DP release(s) would cost epsilon ${alone().toPrecision(4)} together, and ${mine.remaining.toPrecision(4)} of your ${mine.cap.epsilon} is left. Nothing was run or charged.`,
+        { operationCost: alone(), releases: pending.length, cap: mine.cap.epsilon, spent: mine.spent, remaining: mine.remaining },
       );
     }
-    for (const ds of new Set(pending.map((p) => p.dataset))) {
-      const costsOf = pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs);
-      const global = await datasetBudget(this.db, ds, this.domain.policy.globalCap);
-      if (!global.fits(costsOf)) {
+    datasets.forEach((ds, i) => {
+      const global = globals[i]!;
+      if (!global.fits(pending.filter((p) => p.dataset === ds).flatMap((p) => p.costs))) {
         throw new MeshError(ErrorCode.BUDGET_EXHAUSTED, `This operation does not fit the global cap of ${ds}. Nothing was run or charged.`, {
-          operationCost: alone,
+          operationCost: alone(),
           cap: global.cap.epsilon,
           spent: global.spent,
           remaining: global.remaining,
         });
       }
-    }
+    });
   }
 
   /** Cost preview: what a query would spend and its expected error, without running it. */

@@ -6,6 +6,7 @@ import { chargeOrReuse, completeRelease, failRelease, waitForRelease, type Budge
 import { RateLimiter, type EffectivePolicy } from '../governance/policy.js';
 import type { DomainDatabase } from '../storage/database.js';
 import { observeMemoHit, observeRelease } from '../observability/metrics.js';
+import { config } from '../config.js';
 
 /**
  * The one release lifecycle (aggregates, DP SQL, synthetic fits, model training):
@@ -37,7 +38,66 @@ export interface Released<T> {
   /** The caller's spent epsilon before and after this release's charge (absent when nothing was charged). */
   effect?: BudgetEffect;
 }
-type Memo = { id: string; result: unknown };
+export type Memo = { id: string; result: unknown };
+
+/**
+ * What one request learnt about releases, shared by its operation-level check and its resolvers:
+ * the releases it found done (served from here), and the plan keys it found not released a moment
+ * ago (the lifecycle does not read them again: the charge re-checks the release row under lock, so a
+ * release another replica completed in between is still reused, never charged twice).
+ */
+export interface RequestReleases {
+  done: Map<string, Memo>;
+  unreleased: Set<string>;
+}
+
+/** A map bounded in entries and in an estimated size of its values, least recently used out. */
+export class LruCache<V> {
+  private readonly entries = new Map<string, { value: V; size: number }>();
+  private bytes = 0;
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxBytes = Infinity,
+    private readonly sizeOf: (key: string, value: V) => number = () => 0,
+  ) {}
+  get(key: string): V | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.value;
+  }
+  set(key: string, value: V): void {
+    const size = this.sizeOf(key, value);
+    if (size > this.maxBytes) return;
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= old.size;
+    }
+    this.entries.set(key, { value, size });
+    this.bytes += size;
+    for (const [k, e] of this.entries) {
+      if (this.bytes <= this.maxBytes && this.entries.size <= this.maxEntries) break;
+      this.entries.delete(k);
+      this.bytes -= e.size;
+    }
+  }
+}
+
+/**
+ * Done releases in process, bounded in entries and in the size of their results
+ * (CDM_MEMO_CACHE_MB). A done release never changes (its plan key includes the data version, and
+ * only pending releases are ever failed or deleted), so an entry needs no invalidation: who may
+ * read it is decided per request before the cache is consulted (authorisation, revocation and the
+ * policy's limits, src/query/engine.ts).
+ */
+export class MemoCache extends LruCache<Memo> {
+  constructor(maxBytes = config().CDM_MEMO_CACHE_MB * 2 ** 20, maxEntries = 10_000) {
+    // JSON length (UTF-16 code units, two bytes each) approximates what a result holds.
+    super(maxEntries, maxBytes, (key, memo) => 2 * (JSON.stringify(memo.result)?.length ?? 0) + 2 * key.length + 200);
+  }
+}
 
 /** At most `n` holders at once; the rest queue in arrival order. */
 export class Semaphore {
@@ -68,30 +128,36 @@ export function checkPolicy(domain: DomainDeclaration, policy: EffectivePolicy, 
 
 export class ReleaseLifecycle {
   private readonly limiter = new RateLimiter();
-  /** Done releases never change: a bounded in-process copy saves the memo read on repeats. */
-  private readonly memoCache = new Map<string, Memo>();
+  /** Done releases never change: a bounded in-process copy answers repeats without a database read. */
+  private readonly memoCache = new MemoCache();
   constructor(
     private readonly domain: DomainDeclaration,
     private readonly db: DomainDatabase,
   ) {}
 
-  async memoised(key: string, requestMemo?: Map<string, Memo>): Promise<Memo | undefined> {
-    const hit = requestMemo?.get(key) ?? this.memoCache.get(key);
-    if (hit) return hit;
+  /** A done release known without reading the database (this request's, or this process's cache). */
+  known(key: string, request?: RequestReleases): Memo | undefined {
+    const hit = request?.done.get(key) ?? this.memoCache.get(key);
+    if (hit) request?.done.set(key, hit);
+    return hit;
+  }
+
+  async memoised(key: string, request?: RequestReleases): Promise<Memo | undefined> {
+    const hit = this.known(key, request);
+    if (hit || request?.unreleased.has(key)) return hit;
     const [row] = await this.db.query<Memo>(`SELECT id, result FROM "${this.db.schema}"."release" WHERE plan_key = $1 AND status = 'done'`, [key]);
     if (row) this.remember(key, row);
     return row;
   }
 
   remember(key: string, release: Memo) {
-    if (this.memoCache.size >= 10_000) this.memoCache.delete(this.memoCache.keys().next().value!);
     this.memoCache.set(key, release);
   }
 
-  async release<T>(r: Releasable<T>, policy: EffectivePolicy, requestMemo?: Map<string, Memo>, waitMs = 30_000): Promise<Released<T>> {
+  async release<T>(r: Releasable<T>, policy: EffectivePolicy, request?: RequestReleases, waitMs = 30_000): Promise<Released<T>> {
     checkPolicy(this.domain, policy, r.kind, r.epsilon);
-    // Memoised releases are free: served from one indexed read, without a transaction or the rate limit.
-    const memo = await this.memoised(r.key, requestMemo);
+    // Memoised releases are free: served from memory (or one indexed read), without a transaction or the rate limit.
+    const memo = await this.memoised(r.key, request);
     if (memo) {
       observeMemoHit(this.domain.name, r.dataset);
       return { result: memo.result as T, releaseId: memo.id, cached: true };

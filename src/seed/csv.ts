@@ -131,3 +131,24 @@ export async function countRows(file: string): Promise<number> {
   for await (const chunk of csvStream(file) as AsyncIterable<Buffer>) for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) n++;
   return Math.max(0, n - 1);
 }
+
+/**
+ * Rows as PostgreSQL CSV text for COPY, the columns in the given order. NULL is an unquoted empty
+ * field; a text value is quoted when it is empty (else it would read as NULL) or holds a quote, a
+ * comma, a line break or a backslash (a lone `\\.` line would otherwise end the data). Numbers
+ * are finite (checked against the declaration when read).
+ */
+export function toCsv(rows: readonly Row[], columns: readonly string[]): string {
+  let out = '';
+  for (const row of rows) {
+    for (let i = 0; i < columns.length; i++) {
+      const v = row[columns[i]!];
+      if (i > 0) out += ',';
+      if (v === null || v === undefined) continue;
+      if (typeof v === 'number') out += String(v);
+      else out += v === '' || /[",\r\n\\]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+    }
+    out += '\n';
+  }
+  return out;
+}

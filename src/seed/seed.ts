@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { repoRoot } from '../paths.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { countRows, csvBatches, type Rejections } from './csv.js';
+import { countRows, csvBatches, toCsv, type Rejections } from './csv.js';
 import { generators, type Row } from './generators.js';
 import { progress } from './progress.js';
 import { RANK_COLUMN, rankInvariantDdl, unitColumn } from './rank.js';
@@ -32,6 +32,7 @@ export interface SeedResult {
   rejections?: Record<string, number>;
 }
 
+/** Rows per batch read from a CSV source. */
 const BATCH = 5000;
 
 export async function seedDomain(db: DomainDatabase, domain: DomainDeclaration, opts: SeedOptions = {}): Promise<SeedResult[]> {
@@ -59,8 +60,8 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
   const bar = progress(`seed ${domain.name}.${ds.name}`, total);
   const rejections: Rejections = { rows: 0, reasons: new Map() };
   let loaded = 0;
-  for await (const batch of sourceBatches(ds, rejections, rowsOverride)) {
-    await insertBatch(db, loading, ds.columns, batch);
+  for await (const batch of inBatchesOf(LOAD_BATCH, sourceBatches(ds, rejections, rowsOverride))) {
+    await loadBatch(db, loading, ds.columns, batch);
     loaded += batch.length;
     bar.add(batch.length);
   }
@@ -153,6 +154,33 @@ async function* sourceBatches(ds: DatasetDeclaration, rejections: Rejections, ro
     return;
   }
   if (ds.source.kind === 'csv') yield* csvBatches(ds, csvFile(ds.source.file), BATCH, rejections);
+}
+
+/**
+ * Rows per load statement. Measured on 200,000 generated rows (issue 17): PGlite's COPY from a blob
+ * loads them about twice as fast as array inserts, and fewer, larger statements win on both
+ * (PostgreSQL: 50,000-row array inserts ~20% faster than 5,000).
+ */
+const LOAD_BATCH = 50_000;
+
+/** Regroups a source's batches into batches of `size` rows (the last one smaller). */
+async function* inBatchesOf(size: number, source: AsyncIterable<Row[]> | Iterable<Row[]>): AsyncGenerator<Row[]> {
+  let batch: Row[] = [];
+  for await (const rows of source) {
+    for (const row of rows) batch.push(row);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+/** COPY where the database offers it (PGlite), else one multi-row insert. */
+async function loadBatch(db: DomainDatabase, table: string, columns: ColumnDeclaration[], rows: Row[]) {
+  if (!db.copyCsv) return insertBatch(db, table, columns, rows);
+  const names = columns.map((c) => c.sql);
+  await db.copyCsv(qualified(db, table), names.map(quoteIdent), toCsv(rows, names));
 }
 
 /** Bulk insert with one array parameter per column: a few parameters whatever the batch size. */

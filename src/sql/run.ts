@@ -1,5 +1,5 @@
 import type { Caller } from '../auth/tokens.js';
-import { buildPlan } from '../core/plan.js';
+import { buildPlan, type Plan } from '../core/plan.js';
 import { datasetsOf } from '../core/relation.js';
 import type { PrivacyRequest } from '../core/privacy.js';
 import { explainPlan, type QueryEngine } from '../query/engine.js';
@@ -30,17 +30,23 @@ export interface SqlAnswer {
 
 export async function runSql(engine: QueryEngine, caller: Caller, query: string, privacy: PrivacyRequest | null | undefined, explain = false): Promise<SqlAnswer> {
   const compiled = compileSql(engine.domain, query, privacy);
-  const plan = buildPlan(compiled.spec);
-  const base = { query: compiled.normalized, dataset: plan.dataset.name, datasets: plan.datasets, epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism, relation: relationJson(plan.relation) };
-  if (explain) return { ...base, table: null, cached: false, releaseId: null, explain: await engine.preview(caller, plan) };
-  const r = await engine.runSpec(caller, compiled.spec, SQL_KIND, { sql: compiled.normalized, privacy: privacy ?? undefined });
-  return { ...base, table: answerTable(compiled, r.table, r.plan.groupBy), cached: r.cached, releaseId: r.releaseId, explain: null };
+  const base = (plan: Plan) => ({ query: compiled.normalized, dataset: plan.dataset.name, datasets: plan.datasets, epsilon: plan.epsilon, delta: plan.delta, mechanism: plan.mechanism, relation: relationJson(plan.relation) });
+  if (explain) {
+    const plan = buildPlan(compiled.spec);
+    return { ...base(plan), table: null, cached: false, releaseId: null, explain: await engine.preview(caller, plan) };
+  }
+  // Planned once per request (by the operation-level check, keyed by this statement as asked).
+  const r = await engine.runSpec(caller, compiled.spec, SQL_KIND, sqlQuery(compiled.normalized, privacy));
+  return { ...base(r.plan), table: answerTable(compiled, r.table, r.plan.groupBy), cached: r.cached, releaseId: r.releaseId, explain: null };
 }
+
+/** A statement as the ledger records it (and as it identifies its plan within a request). */
+const sqlQuery = (normalized: string, privacy: PrivacyRequest | null | undefined) => ({ sql: normalized, privacy: privacy ?? undefined });
 
 /** The statement's plan item for the operation-level preflight (throws the same refusals). */
 export function sqlOperationItem(engine: { domain: QueryEngine['domain'] }, query: string, privacy: PrivacyRequest | null | undefined) {
   const compiled = compileSql(engine.domain, query, privacy);
-  return { dataset: datasetsOf(compiled.spec.relation)[0]!.name, spec: compiled.spec, kind: SQL_KIND };
+  return { dataset: datasetsOf(compiled.spec.relation)[0]!.name, spec: compiled.spec, kind: SQL_KIND, query: sqlQuery(compiled.normalized, privacy) };
 }
 
 export { explainPlan };

@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { config, configFrom } from '../config.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
+import { openPGliteCluster } from './pglite-template.js';
 
 /**
  * One domain's database: its dataset tables and its own state (principals, budgets, ledger,
@@ -22,6 +22,13 @@ export interface DomainDatabase {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** A trusted multi-statement script (migrations, DDL from the declaration). Never user input. */
   exec(script: string): Promise<void>;
+  /**
+   * Bulk-loads CSV text (PostgreSQL's CSV format, the listed columns in order) into a trusted table
+   * (both names already quoted): COPY from an in-memory blob on PGlite. Absent on a PostgreSQL
+   * server, where COPY FROM STDIN needs a streaming driver this project does not ship: loaders
+   * insert large batches of rows as arrays there (src/seed/seed.ts).
+   */
+  copyCsv?(table: string, columns: string[], csv: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,7 +57,7 @@ export async function openDomainDatabase(domain: DomainDeclaration, opts: Databa
 
 async function openPGlite(dataDir: string): Promise<DomainDatabase> {
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  const client = await openPGliteCluster(dataDir);
   // One PGlite per domain, so the domain's tables use its `public` schema.
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) });
   return {
@@ -63,6 +70,9 @@ async function openPGlite(dataDir: string): Promise<DomainDatabase> {
     },
     async exec(script: string) {
       await client.exec(script);
+    },
+    async copyCsv(table: string, columns: string[], csv: string) {
+      await client.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob: new Blob([csv]) });
     },
     async close() {
       await prisma.$disconnect();

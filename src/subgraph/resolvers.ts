@@ -79,10 +79,15 @@ export function domainResolvers(domain: DomainDeclaration): ResolverMap {
   return map;
 }
 
-/** Enum value (AGE) -> declared column name (age), per dataset. */
+/** Enum value (AGE) -> declared column name (age), per dataset (built once: it runs on every DP field). */
+const decoders = new WeakMap<DatasetDeclaration, (v: string | null | undefined) => string | null | undefined>();
 function columnDecoder(ds: DatasetDeclaration) {
-  const byEnum = new Map(ds.columns.map((c) => [enumValue(c.name), c.name]));
-  return (v: string | null | undefined) => (v == null ? v : byEnum.get(v) ?? v);
+  let decode = decoders.get(ds);
+  if (!decode) {
+    const byEnum = new Map(ds.columns.map((c) => [enumValue(c.name), c.name]));
+    decoders.set(ds, (decode = (v) => (v == null ? v : byEnum.get(v) ?? v)));
+  }
+  return decode;
 }
 
 /** The DP fields of a dataset surface (each one release). */

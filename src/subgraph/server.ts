@@ -55,6 +55,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
     step('building the schema');
     const engine = new QueryEngine(domain, db, opts.data ? postgresDataSource(opts.data.url, opts.data.schema) : undefined);
     // Governance upkeep: reap releases left pending by a dead process, drop leaked scratch tables.
+    step('reaping releases left pending');
     const stopMaintenance = await engine.governance.startMaintenance();
     const apollo = new ApolloServer<SubgraphContext>({
       schema: buildDomainSchema(domain),
@@ -66,6 +67,7 @@ export async function startSubgraph(domain: DomainDeclaration, opts: SubgraphOpt
       plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), requestInputsPlugin(), operationCostPlugin(domain), observabilityPlugin(domain.name)],
     });
     await apollo.start();
+    step('listening');
     const server = createHttpServer<SubgraphContext>({
       apollo,
       context: async (req) => ({ caller: await opts.verifier(req.headers.authorization), domain, db, engine, loaders: new Map() }),
