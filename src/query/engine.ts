@@ -19,6 +19,7 @@ import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import { checkPolicy, ReleaseLifecycle, Semaphore } from './lifecycle.js';
 import { config } from '../config.js';
+import { checkWork } from '../limits.js';
 
 /**
  * The one path every DP answer takes (resolvers are thin adapters over it): a request compiles to
@@ -26,6 +27,7 @@ import { config } from '../config.js';
  * and its statements run on the domain's DataSource.
  */
 /** One DP field of a GraphQL operation, for the operation-level check. */
+/** A synthetic field's `rows` is the rows it generates: its page (src/query/synthetic.ts syntheticPageRows), not the sample's size. */
 export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null; rows?: number } | { dataset: string; spec: QuerySpec; kind: string };
 
 export interface Release {
@@ -151,13 +153,15 @@ export class QueryEngine {
    * and refuses the operation when the rest does not fit the principal's cap or a global cap.
    */
   async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
-    checkWork(items);
+    // Work first (src/limits.ts): synthetic pages and public buckets, every field and alias together.
+    const work = { syntheticRows: 0, buckets: 0 };
     const plans = new Map<string, { dataset: string; costs: Plan['costs'] }>();
     let policy: EffectivePolicy | undefined;
     for (const item of items) {
       if ('synthetic' in item) {
         const p = await this.synthetic.plan(caller, this.dataset(item.dataset), item.synthetic);
         policy = p.policy;
+        work.syntheticRows += Math.max(0, item.rows ?? 0);
         plans.set(p.key, { dataset: item.dataset, costs: p.costs });
         continue;
       }
@@ -165,14 +169,17 @@ export class QueryEngine {
         const plan = await this.planSpec(item.spec);
         policy = await this.policyFor(caller);
         checkPolicy(this.domain, policy, item.kind, plan.epsilon);
+        work.buckets += bucketsOf(plan);
         plans.set(plan.key, { dataset: plan.dataset.name, costs: plan.costs });
         continue;
       }
       const prepared = await this.prepare(caller, item.dataset, item.request);
       policy = prepared.policy;
+      work.buckets += bucketsOf(prepared.plan);
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
+    checkWork(policy, work);
     const done = await this.db.query<{ plan_key: string; id: string; result: unknown }>(
       `SELECT plan_key, id, result FROM "${this.db.schema}"."release" WHERE plan_key = ANY($1::text[]) AND status = 'done'`,
       [[...plans.keys()]],
@@ -252,17 +259,9 @@ export class QueryEngine {
 
 const DATA_FREE_NOISE = ['count', 'countDistinct', 'sum'];
 
-/**
- * Work, not only privacy (SPEC section 4, "work is bounded too"): free fields still cost work, so
- * an operation's synthetic rows (every synthetic field and alias together) are known from its
- * arguments and capped before anything runs.
- */
-function checkWork(items: OperationItem[]): void {
-  const limit = config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION;
-  const rows = items.reduce((n, i) => n + ('synthetic' in i ? Math.max(0, i.rows ?? 0) : 0), 0);
-  if (rows > limit)
-    throw new MeshError(ErrorCode.QUERY_TOO_COMPLEX, `This operation would generate ${rows} synthetic rows; at most ${limit} per operation (CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION). Nothing was run or charged.`, { syntheticRows: rows, limit });
-}
+/** Rows a plan releases, known before it runs: its public buckets (selected keys: not known, counted 1). */
+const bucketsOf = (plan: Plan) => (plan.keys === 'public' ? plan.groupBy.reduce((n, c) => n * (c.categories?.length ?? 1), 1) : 1);
+
 /** GraphQL Int: "as many as you like" (free, or beyond a billion) is reported as 1e9. */
 const cappedCount = (n: number) => (Number.isFinite(n) ? Math.min(n, 1e9) : 1e9);
 
