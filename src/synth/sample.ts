@@ -68,8 +68,15 @@ interface ChildStep {
   cond: Float64Array;
 }
 
-/** Everything a row draw needs, computed once per model (the size of its marginals). */
-function prepare(model: SynthModel) {
+/** Everything a row draw needs, computed once per model (the size of its marginals) and kept while the model lives. */
+const preparedModels = new WeakMap<SynthModel, ReturnType<typeof prepareModel>>();
+function prepare(model: SynthModel): ReturnType<typeof prepareModel> {
+  let p = preparedModels.get(model);
+  if (!p) preparedModels.set(model, (p = prepareModel(model)));
+  return p;
+}
+
+function prepareModel(model: SynthModel) {
   const sizes = model.compression.map(compressedSize);
   const root = model.order[0]!;
   const rootAttrs = model.cliques[root]!;
