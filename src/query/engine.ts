@@ -26,8 +26,10 @@ import { checkWork } from '../limits.js';
  * a plan (src/core), the plan goes through the release lifecycle (policy, charge, compute, record)
  * and its statements run on the domain's DataSource.
  */
-/** One DP field of a GraphQL operation, for the operation-level check. */
-/** A synthetic field's `rows` is the rows it generates: its page (src/query/synthetic.ts syntheticPageRows), not the sample's size. */
+/**
+ * One DP field of a GraphQL operation, for the operation-level check. A synthetic field's `rows` is
+ * the rows it generates: its page (src/query/synthetic.ts syntheticPageRows), not the sample's size.
+ */
 export type OperationItem = { dataset: string; request: AggregateRequest } | { dataset: string; synthetic: PrivacyRequest | null; rows?: number } | { dataset: string; spec: QuerySpec; kind: string };
 
 export interface Release {
