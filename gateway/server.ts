@@ -140,7 +140,18 @@ function exportProxy(opts: GatewayOptions): Route {
       if (k === 'content-type' || k === 'content-disposition' || k.startsWith('x-cdm-')) headers[k] = v;
     });
     res.writeHead(upstream.status, headers);
-    if (upstream.body) for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+    // Backpressure both ways; a client that goes away cancels the upstream export (which frees the
+    // principal's export slot at the subgraph) instead of leaving it waiting for a 'drain'.
+    const gone = new Promise<void>((r) => res.once('close', r));
+    if (upstream.body) {
+      const reader = upstream.body.getReader();
+      for (;;) {
+        const next = await Promise.race([reader.read(), gone.then(() => undefined)]);
+        if (!next || next.done) break;
+        if (!res.write(next.value)) await Promise.race([new Promise((r) => res.once('drain', r)), gone]);
+      }
+      if (res.destroyed) await reader.cancel().catch(() => undefined);
+    }
     res.end();
     return true;
   };

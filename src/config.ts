@@ -64,9 +64,9 @@ export const ConfigSchema = z.object({
   PGWIRE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
   PGWIRE_MAX_ROWS: positiveInt.default(10_000),
   PGWIRE_MAX_CONNECTIONS_PER_PRINCIPAL: positiveInt.default(8),
-  /** Work limit: synthetic rows one GraphQL operation may generate (all its synthetic fields together). */
+  /** Default of the policy's maxRowsPerOperation: rows one operation may produce (synthetic pages, export rows, public buckets). */
   CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION: positiveInt.default(1_000_000),
-  /** Work limit: CSV exports one principal may stream at once from a subgraph. */
+  /** Default of the policy's maxConcurrentExports: CSV exports one principal may stream at once from a subgraph. */
   CDM_MAX_CONCURRENT_EXPORTS: positiveInt.default(2),
   /** Longest accepted token lifetime: seconds or a duration such as 12h / 7d / 30m (default 24h). */
   CDM_MAX_TOKEN_LIFETIME: z.string().optional(),

@@ -1,7 +1,8 @@
 import { config } from './config.js';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { GraphQLError, Kind, parse, visit, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
-import { ErrorCode } from './errors.js';
+import { ErrorCode, MeshError } from './errors.js';
+import type { EffectivePolicy } from './governance/policy.js';
 
 /**
  * Work limits on documents (SPEC sections 4 and 6): depth, aliases, fields and fragment nesting are
@@ -263,4 +264,50 @@ export function requestInputsPlugin<C extends BaseContext>(): ApolloServerPlugin
       };
     },
   };
+}
+
+/**
+ * Work limits on what an operation produces (SPEC section 4, "work is bounded too"; issue 11): free
+ * fields still cost work, so every operation's rows (synthetic rows generated, rows exported,
+ * public buckets released, every field and alias together) are known from its arguments and plans
+ * and checked here, the one check point, against the caller's policy before anything runs.
+ */
+export interface OperationWork {
+  syntheticRows: number;
+  exportedRows: number;
+  buckets: number;
+}
+
+export function checkWork(policy: Pick<EffectivePolicy, 'maxRowsPerOperation'>, work: Partial<OperationWork>): void {
+  const w: OperationWork = { syntheticRows: 0, exportedRows: 0, buckets: 0, ...work };
+  const rows = w.syntheticRows + w.exportedRows + w.buckets;
+  const limit = policy.maxRowsPerOperation;
+  if (!(rows > limit)) return;
+  const parts = [w.syntheticRows && `generate ${w.syntheticRows} synthetic rows`, w.exportedRows && `export ${w.exportedRows} rows`, w.buckets && `release ${w.buckets} buckets`].filter(Boolean);
+  throw new MeshError(
+    ErrorCode.QUERY_TOO_COMPLEX,
+    `This operation would ${parts.join(', ')}: ${rows} rows, and your policy allows ${limit} per operation (maxRowsPerOperation). Nothing was run or charged.`,
+    { ...w, rows, limit },
+  );
+}
+
+/**
+ * Operations one principal runs at once, per process (exports: the policy's maxConcurrentExports).
+ * `take` refuses with RATE_LIMITED when the principal is at its limit, else returns the release.
+ */
+export class ConcurrencyLimit {
+  private readonly running = new Map<string, number>();
+  take(principal: string, limit: number, what: string): () => void {
+    const n = this.running.get(principal) ?? 0;
+    if (n >= limit) throw new MeshError(ErrorCode.RATE_LIMITED, `At most ${limit} ${what} at once per principal (maxConcurrentExports); wait for one to finish.`, { limit });
+    this.running.set(principal, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.running.get(principal) ?? 1) - 1;
+      if (left > 0) this.running.set(principal, left);
+      else this.running.delete(principal);
+    };
+  }
 }

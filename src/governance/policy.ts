@@ -16,6 +16,13 @@ export interface EffectivePolicy {
   maxEpsilonPerQuery: number;
   allowedAggregates: string[] | null;
   rateLimitPerMinute: number | null;
+  /**
+   * Work limit of one operation, before anything runs: the rows it may produce (synthetic rows
+   * generated, rows exported, public buckets released). Default CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION.
+   */
+  maxRowsPerOperation: number;
+  /** CSV exports one principal may stream at once (per subgraph). Default CDM_MAX_CONCURRENT_EXPORTS. */
+  maxConcurrentExports: number;
 }
 
 export interface PolicyPatch {
@@ -24,6 +31,8 @@ export interface PolicyPatch {
   maxEpsilonPerQuery?: number | null;
   allowedAggregates?: string[] | null;
   rateLimitPerMinute?: number | null;
+  maxRowsPerOperation?: number | null;
+  maxConcurrentExports?: number | null;
 }
 
 export const scopesFor = (caller: Caller) => ['domain', ...caller.roles.map((r) => `role:${r}`), `principal:${caller.id}`];
@@ -41,6 +50,8 @@ interface PolicyRow {
   maxEpsilonPerQuery: number | null;
   allowedAggregates: string[];
   rateLimitPerMinute: number | null;
+  maxRowsPerOperation: number | null;
+  maxConcurrentExports: number | null;
 }
 
 /** The declaration's defaults overridden by the caller's scopes, least to most specific (pure). */
@@ -52,6 +63,8 @@ export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: r
     maxEpsilonPerQuery: domain.policy.maxEpsilonPerQuery,
     allowedAggregates: domain.policy.allowedAggregates ?? null,
     rateLimitPerMinute: domain.policy.rateLimitPerMinute ?? null,
+    maxRowsPerOperation: config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION,
+    maxConcurrentExports: config().CDM_MAX_CONCURRENT_EXPORTS,
   };
   for (const r of mine) {
     if (r.totalEpsilon != null) p.totalEpsilon = r.totalEpsilon;
@@ -59,6 +72,8 @@ export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: r
     if (r.maxEpsilonPerQuery != null) p.maxEpsilonPerQuery = r.maxEpsilonPerQuery;
     if (r.allowedAggregates.length > 0) p.allowedAggregates = r.allowedAggregates;
     if (r.rateLimitPerMinute != null) p.rateLimitPerMinute = r.rateLimitPerMinute;
+    if (r.maxRowsPerOperation != null) p.maxRowsPerOperation = r.maxRowsPerOperation;
+    if (r.maxConcurrentExports != null) p.maxConcurrentExports = r.maxConcurrentExports;
   }
   return p;
 }

@@ -34,6 +34,8 @@ export interface PolicyView {
   maxEpsilonPerQuery: number | null;
   allowedAggregates: string[] | null;
   rateLimitPerMinute: number | null;
+  maxRowsPerOperation: number | null;
+  maxConcurrentExports: number | null;
 }
 
 const SCOPE = /^(domain|role:[a-zA-Z][a-zA-Z0-9:_-]{0,60}|principal:.{1,200})$/s;
@@ -134,10 +136,11 @@ export class GovernanceService {
     const view = validatePolicy(scope, patch);
     await this.audited(actor, 'admin.setPolicy', { scope, policy: patch }, async (q) => {
       await q(
-        `INSERT INTO ${this.t('policy')} (scope, total_epsilon, total_delta, max_epsilon_per_query, allowed_aggregates, rate_limit_per_minute, updated_at)
-         VALUES ($1, $2, $3, $4, $5::text[], $6, now())
-         ON CONFLICT (scope) DO UPDATE SET total_epsilon = $2, total_delta = $3, max_epsilon_per_query = $4, allowed_aggregates = $5::text[], rate_limit_per_minute = $6, updated_at = now()`,
-        scope, view.totalEpsilon, view.totalDelta, view.maxEpsilonPerQuery, view.allowedAggregates ?? [], view.rateLimitPerMinute,
+        `INSERT INTO ${this.t('policy')} (scope, total_epsilon, total_delta, max_epsilon_per_query, allowed_aggregates, rate_limit_per_minute, max_rows_per_operation, max_concurrent_exports, updated_at)
+         VALUES ($1, $2, $3, $4, $5::text[], $6, $7, $8, now())
+         ON CONFLICT (scope) DO UPDATE SET total_epsilon = $2, total_delta = $3, max_epsilon_per_query = $4, allowed_aggregates = $5::text[], rate_limit_per_minute = $6,
+           max_rows_per_operation = $7, max_concurrent_exports = $8, updated_at = now()`,
+        scope, view.totalEpsilon, view.totalDelta, view.maxEpsilonPerQuery, view.allowedAggregates ?? [], view.rateLimitPerMinute, view.maxRowsPerOperation, view.maxConcurrentExports,
       );
     });
     return view;
@@ -245,6 +248,10 @@ export function validatePolicy(scope: string, p: PolicyPatch): PolicyView {
     throw badInput('maxEpsilonPerQuery must be in (0, 100].', { field: 'policy.maxEpsilonPerQuery' });
   if (p.rateLimitPerMinute != null && !(Number.isInteger(p.rateLimitPerMinute) && p.rateLimitPerMinute >= 1))
     throw badInput('rateLimitPerMinute must be an integer >= 1.', { field: 'policy.rateLimitPerMinute' });
+  for (const field of ['maxRowsPerOperation', 'maxConcurrentExports'] as const) {
+    const v = p[field];
+    if (v != null && !(Number.isInteger(v) && v >= 1)) throw badInput(`${field} must be an integer >= 1.`, { field: `policy.${field}` });
+  }
   const bad = p.allowedAggregates?.find((x) => !(RELEASE_KINDS as readonly string[]).includes(x));
   if (bad !== undefined) throw badInput(`"${String(bad).slice(0, 40)}" is not a kind of release (${RELEASE_KINDS.join(', ')}).`, { field: 'policy.allowedAggregates' });
   return {
@@ -254,5 +261,7 @@ export function validatePolicy(scope: string, p: PolicyPatch): PolicyView {
     maxEpsilonPerQuery: p.maxEpsilonPerQuery ?? null,
     allowedAggregates: p.allowedAggregates?.length ? [...new Set(p.allowedAggregates)] : null,
     rateLimitPerMinute: p.rateLimitPerMinute ?? null,
+    maxRowsPerOperation: p.maxRowsPerOperation ?? null,
+    maxConcurrentExports: p.maxConcurrentExports ?? null,
   };
 }

@@ -19,13 +19,17 @@ import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import { checkPolicy, LruCache, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
 import { config } from '../config.js';
+import { checkWork } from '../limits.js';
 
 /**
  * The one path every DP answer takes (resolvers are thin adapters over it): a request compiles to
  * a plan (src/core), the plan goes through the release lifecycle (policy, charge, compute, record)
  * and its statements run on the domain's DataSource.
  */
-/** One DP field of a GraphQL operation, for the operation-level check. */
+/**
+ * One DP field of a GraphQL operation, for the operation-level check. A synthetic field's `rows` is
+ * the rows it generates: its page (src/query/synthetic.ts syntheticPageRows), not the sample's size.
+ */
 export type OperationItem =
   | { dataset: string; request: AggregateRequest }
   | { dataset: string; synthetic: PrivacyRequest | null; rows?: number }
@@ -199,13 +203,15 @@ export class QueryEngine {
    * others one read, done alongside the budget reads.
    */
   async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
-    checkWork(items);
+    // Work first (src/limits.ts): synthetic pages and public buckets, every field and alias together.
+    const work = { syntheticRows: 0, buckets: 0 };
     const plans = new Map<string, { dataset: string; costs: Plan['costs'] }>();
     let policy: EffectivePolicy | undefined;
     for (const item of items) {
       if ('synthetic' in item) {
         const p = await this.synthetic.plan(caller, this.dataset(item.dataset), item.synthetic);
         policy = p.policy;
+        work.syntheticRows += Math.max(0, item.rows ?? 0);
         plans.set(p.key, { dataset: item.dataset, costs: p.costs });
         continue;
       }
@@ -213,14 +219,18 @@ export class QueryEngine {
         const plan = await this.planSpecOnce(caller, item.spec, item.kind, item.query);
         policy = await this.policyFor(caller);
         checkPolicy(this.domain, policy, item.kind, plan.epsilon);
+        work.buckets += bucketsOf(plan);
         plans.set(plan.key, { dataset: plan.dataset.name, costs: plan.costs });
         continue;
       }
       const prepared = await this.prepare(caller, item.dataset, item.request);
       policy = prepared.policy;
+      work.buckets += bucketsOf(prepared.plan);
       plans.set(prepared.plan.key, { dataset: prepared.plan.dataset.name, costs: prepared.plan.costs });
     }
     if (!policy || plans.size === 0) return;
+    // Work limits hold for memoised fields too: they count rows generated and exported, not budget.
+    checkWork(policy, work);
     const releases = this.scope(caller).releases;
     for (const key of plans.keys()) if (this.lifecycle.known(key, releases)) plans.delete(key);
     if (plans.size === 0) return;
@@ -309,17 +319,9 @@ export class QueryEngine {
 
 const DATA_FREE_NOISE = ['count', 'countDistinct', 'sum'];
 
-/**
- * Work, not only privacy (SPEC section 4, "work is bounded too"): free fields still cost work, so
- * an operation's synthetic rows (every synthetic field and alias together) are known from its
- * arguments and capped before anything runs.
- */
-function checkWork(items: OperationItem[]): void {
-  const limit = config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION;
-  const rows = items.reduce((n, i) => n + ('synthetic' in i ? Math.max(0, i.rows ?? 0) : 0), 0);
-  if (rows > limit)
-    throw new MeshError(ErrorCode.QUERY_TOO_COMPLEX, `This operation would generate ${rows} synthetic rows; at most ${limit} per operation (CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION). Nothing was run or charged.`, { syntheticRows: rows, limit });
-}
+/** Rows a plan releases, known before it runs: its public buckets (selected keys: not known, counted 1). */
+const bucketsOf = (plan: Plan) => (plan.keys === 'public' ? plan.groupBy.reduce((n, c) => n * (c.categories?.length ?? 1), 1) : 1);
+
 /** GraphQL Int: "as many as you like" (free, or beyond a billion) is reported as 1e9. */
 const cappedCount = (n: number) => (Number.isFinite(n) ? Math.min(n, 1e9) : 1e9);
 

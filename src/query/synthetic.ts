@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import type { RandomSource } from '../dp/random.js';
 import { badInput, ErrorCode, MeshError } from '../errors.js';
 import { PolicyCache, type EffectivePolicy } from '../governance/policy.js';
 import { log } from '../log.js';
 import { quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { codeCount, decodeNumeric, defaultFitDelta, describe, fit, numericBinning, numericCodeSql, planFit, rhoFromEpsilonDelta, sample, shapeOf, type Domain, type NumericBinning, type SynthModel } from '../synth/index.js';
+import { codeCount, defaultFitDelta, describe, fit, numericBinning, numericCodeSql, planFit, rhoFromEpsilonDelta, sampleRange, shapeOf, valueOf, type Domain, type NumericBinning, type SynthModel } from '../synth/index.js';
+import { keyedRandom, type StreamKey } from '../synth/rng.js';
 import { relationStatement } from '../core/dialect/postgres.js';
 import { not, and } from '../core/predicate.js';
 import { RelationBuilder, type Relation } from '../core/relation.js';
@@ -133,30 +133,14 @@ function tableOracle(data: DataSource, table: string, cols: SynthColumn[]) {
 }
 
 /**
- * Sampling is post-processing of a DP model, so it may be seeded for repeatability. This source is
- * for that only (SHA-256 in counter mode over the model id and the caller's seed); no noise is
- * ever drawn from it.
+ * Sampling is post-processing of a DP model, so it may be seeded for repeatability: the sample's
+ * key is SHA-256 of the model id and the caller's seed (no noise is ever drawn from it). Row r's
+ * codes come from stream 0 of keyedRandom(key, r), its value inside column i's bin from stream
+ * 1 + i, so any row is drawn alone (src/synth/sample.ts, sampleRange).
  */
-export function samplingSource(modelId: string, seed: number): RandomSource {
-  let counter = 0;
-  let pool = Buffer.alloc(0);
-  const bytes = (n: number) => {
-    while (pool.length < n) pool = Buffer.concat([pool, createHash('sha256').update(`${modelId}:${seed}:${counter++}`).digest()]);
-    const out = pool.subarray(0, n);
-    pool = pool.subarray(n);
-    return out;
-  };
-  return {
-    uniformBelow(n: bigint): bigint {
-      if (n <= 1n) return 0n;
-      const len = Math.ceil(n.toString(2).length / 8) + 1;
-      const limit = (1n << BigInt(8 * len)) - ((1n << BigInt(8 * len)) % n);
-      for (;;) {
-        const v = BigInt('0x' + bytes(len).toString('hex'));
-        if (v < limit) return v % n;
-      }
-    },
-  };
+export function samplingKey(modelId: string, seed: number): StreamKey {
+  const digest = createHash('sha256').update(`${modelId}:${seed}`).digest();
+  return Uint32Array.from({ length: 4 }, (_, i) => digest.readUInt32BE(4 * i));
 }
 
 export interface SyntheticModelInfo {
@@ -283,33 +267,46 @@ export class SyntheticService {
   }
 
   /**
-   * A synthetic sample, column by column (compact: codes decoded per column, so a million rows do
-   * not become a million objects): free, and identical for the same (model, rows, seed).
+   * Rows [offset, offset + count) of the sample of (model, seed), column by column (codes decoded
+   * per column, so a page of thousands does not become thousands of objects first): free, the same
+   * whatever the paging, and its work is `count` rows, whatever the offset.
    */
-  sampleColumns(ds: DatasetDeclaration, modelId: string, model: SynthModel, n: number, seed: number) {
-    if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_ROWS) throw badInput(`rows must be between 1 and ${MAX_SYNTHETIC_ROWS}.`, { field: 'rows' });
+  page(ds: DatasetDeclaration, modelId: string, model: SynthModel, seed: number, offset: number, count: number) {
     if (!Number.isInteger(seed)) throw badInput('seed must be an integer.', { field: 'seed' });
+    const key = samplingKey(modelId, seed);
     const cols = synthColumns(ds);
-    const table = sample(model, n, samplingSource(modelId, seed));
+    const table = sampleRange(model, key, offset, count);
     const values = new Map<string, ArrayLike<string | number>>();
     cols.forEach((c, i) => {
       const codes = table.codes[i]!;
       if (c.categories) return values.set(c.column.name, Array.from(codes, (k) => c.categories![k]!));
-      const decoded = decodeNumeric(codes, c.binning!, samplingSource(modelId, seed * 7919 + i + 1));
       const g = c.column.granularity;
-      values.set(c.column.name, g && !c.binning!.integer ? Array.from(decoded, (v) => Number((Math.round(v / g) * g).toFixed(12))) : decoded);
+      const round = g && !c.binning!.integer ? (v: number) => Number((Math.round(v / g) * g).toFixed(12)) : (v: number) => v;
+      values.set(c.column.name, Array.from(codes, (k, j) => round(valueOf(k, c.binning!, keyedRandom(key, offset + j, 1 + i)))));
     });
     const columns = ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => c.name);
-    return { columns, n, value: (row: number, column: string) => values.get(column)?.[row] ?? null };
+    return { columns, count, value: (row: number, column: string) => values.get(column)?.[row] ?? null };
   }
 
-  /** Rows [offset, offset + count) of a sample, as objects keyed by column name. */
+  /** Rows [offset, offset + count) of a sample of n rows, as objects keyed by column name. */
   rows(ds: DatasetDeclaration, modelId: string, model: SynthModel, n: number, seed: number, offset = 0, count = n) {
-    const s = this.sampleColumns(ds, modelId, model, n, seed);
-    const out: Record<string, string | number | null>[] = [];
-    for (let r = offset; r < Math.min(n, offset + count); r++) out.push(Object.fromEntries(s.columns.map((c) => [c, s.value(r, c)])));
-    return out;
+    checkSampleSize(n);
+    const p = this.page(ds, modelId, model, seed, offset, Math.max(0, Math.min(n, offset + count) - offset));
+    return Array.from({ length: p.count }, (_, r) => Object.fromEntries(p.columns.map((c) => [c, p.value(r, c)])));
   }
+}
+
+/**
+ * The rows a synthetic field generates, known from its arguments before it runs: its page, at most
+ * `first` (the schema's default page is 100) of the sample's `rows`, since sampling is seekable.
+ */
+export function syntheticPageRows(args: { rows?: number | null; first?: number | null }): number {
+  return Math.max(0, Math.min(args.first ?? 100, args.rows ?? 0));
+}
+
+/** A sample's size: 1 to MAX_SYNTHETIC_ROWS rows. */
+export function checkSampleSize(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_ROWS) throw badInput(`rows must be between 1 and ${MAX_SYNTHETIC_ROWS}.`, { field: 'rows' });
 }
 
 function infoOf(id: string, dataset: string, epsilon: number, delta: number, model: SynthModel, cached: boolean): SyntheticModelInfo {

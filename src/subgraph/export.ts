@@ -3,7 +3,8 @@ import { GraphQLError } from 'graphql';
 import type { Verifier } from '../auth/tokens.js';
 import type { DomainDeclaration } from '../domain/declaration.js';
 import { badInput } from '../errors.js';
-import { config } from '../config.js';
+import { checkWork, ConcurrencyLimit } from '../limits.js';
+import { checkSampleSize } from '../query/synthetic.js';
 import type { Route } from '../http.js';
 import type { QueryEngine } from '../query/engine.js';
 
@@ -16,8 +17,8 @@ const STATUS: Record<string, number> = { QUERY_TOO_COMPLEX: 400, UNAUTHENTICATED
 const CHUNK = 5000;
 
 export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, verifier: Verifier): Route {
-  /** Exports streaming now, per principal (work limit: CDM_MAX_CONCURRENT_EXPORTS). */
-  const exporting = new Map<string, number>();
+  /** Exports streaming now, per principal (work limit: the policy's maxConcurrentExports). */
+  const exporting = new ConcurrencyLimit();
   return async (req, res, url) => {
     const m = /^\/export\/([a-zA-Z][a-zA-Z0-9]*)\.csv$/.exec(url.pathname);
     if (!m || req.method !== 'GET') return false;
@@ -34,18 +35,12 @@ export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, veri
       };
       const rows = num('rows', 1000)!;
       const seed = num('seed', 0)!;
-      const limit = config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION;
-      if (rows > limit) return sendError(res, 'QUERY_TOO_COMPLEX', `An export streams at most ${limit} rows (CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION).`), true;
-      if ((exporting.get(caller.id) ?? 0) >= config().CDM_MAX_CONCURRENT_EXPORTS)
-        return sendError(res, 'RATE_LIMITED', `At most ${config().CDM_MAX_CONCURRENT_EXPORTS} exports at once per principal (CDM_MAX_CONCURRENT_EXPORTS); wait for one to finish.`), true;
-      exporting.set(caller.id, (exporting.get(caller.id) ?? 0) + 1);
-      res.once('close', () => {
-        const n = (exporting.get(caller.id) ?? 1) - 1;
-        if (n > 0) exporting.set(caller.id, n);
-        else exporting.delete(caller.id);
-      });
+      checkSampleSize(rows);
+      // The work limits of the caller's policy, at the same check point as GraphQL operations.
+      const policy = await engine.policyFor(caller);
+      checkWork(policy, { exportedRows: rows });
+      res.once('close', exporting.take(caller.id, policy.maxConcurrentExports, 'CSV exports'));
       const { info, model } = await engine.synthetic.model(caller, ds, { epsilon: num('epsilon'), delta: num('delta') });
-      const sample = engine.synthetic.sampleColumns(ds, info.id, model, rows, seed);
       res.writeHead(200, {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': `attachment; filename="${domain.name}-${ds.name}-synthetic.csv"`,
@@ -53,11 +48,16 @@ export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, veri
         'x-cdm-cached': String(info.cached),
         'x-cdm-epsilon': String(info.epsilon),
       });
-      res.write(sample.columns.map(csvCell).join(',') + '\n');
-      for (let start = 0; start < sample.n; start += CHUNK) {
-        let text = '';
-        for (let r = start; r < Math.min(sample.n, start + CHUNK); r++) text += sample.columns.map((c) => csvCell(sample.value(r, c))).join(',') + '\n';
-        if (!res.write(text)) await new Promise((r) => res.once('drain', r));
+      // Seekable sampling: each chunk is drawn when the client has taken the previous one, so memory
+      // stays one chunk whatever `rows` is (backpressure: wait for 'drain').
+      let header = true;
+      for (let start = 0; start < rows; start += CHUNK) {
+        if (res.destroyed) return true;
+        const page = engine.synthetic.page(ds, info.id, model, seed, start, Math.min(CHUNK, rows - start));
+        let text = header ? page.columns.map(csvCell).join(',') + '\n' : '';
+        header = false;
+        for (let r = 0; r < page.count; r++) text += page.columns.map((c) => csvCell(page.value(r, c))).join(',') + '\n';
+        if (!res.write(text)) await drained(res);
       }
       res.end();
     } catch (e) {
@@ -67,6 +67,19 @@ export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, veri
     }
     return true;
   };
+}
+
+/** Resolves when the response can take more, or is closed (each listener removed after). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function csvCell(v: string | number | null): string {

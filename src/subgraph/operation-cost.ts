@@ -17,6 +17,7 @@ import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaratio
 import type { OperationItem } from '../query/engine.js';
 import type { AggregateKind, PrivacyRequest } from '../query/types.js';
 import { sqlOperationItem } from '../sql/run.js';
+import { syntheticPageRows } from '../query/synthetic.js';
 import type { SubgraphContext } from './context.js';
 import { names } from './naming.js';
 import { DP_FIELDS, requestFromArgs } from './resolvers.js';
@@ -79,8 +80,8 @@ export function dpFieldsOf(
           // One statement is one plan (one release); EXPLAIN spends nothing.
           if (!args.explain) items.push(sqlOperationItem({ domain }, args.query, args.privacy));
         } else if (ds && sel.name.value === 'synthetic') {
-          const args = getArgumentValues(def, sel, variables) as { privacy?: PrivacyRequest; rows?: number };
-          items.push({ dataset: ds.name, synthetic: args.privacy ?? null, rows: args.rows });
+          const args = getArgumentValues(def, sel, variables) as { privacy?: PrivacyRequest; rows?: number; first?: number };
+          items.push({ dataset: ds.name, synthetic: args.privacy ?? null, rows: syntheticPageRows(args) });
         } else if (ds && DP_FIELDS.includes(sel.name.value as AggregateKind)) {
           const args = getArgumentValues(def, sel, variables);
           items.push({ dataset: ds.name, request: requestFromArgs(ds, sel.name.value as AggregateKind, args) });

@@ -304,6 +304,10 @@ export class PolicyView {
   allowedAggregates?: string[] | null;
   @Field(() => Int, { nullable: true, description: 'DP queries per minute.' })
   rateLimitPerMinute?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Work limit of one operation: synthetic rows generated, rows exported and public buckets released (null: CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION).' })
+  maxRowsPerOperation?: number | null;
+  @Field(() => Int, { nullable: true, description: 'CSV exports one principal streams at once (null: CDM_MAX_CONCURRENT_EXPORTS).' })
+  maxConcurrentExports?: number | null;
 }
 
 @InputType({ description: 'Policy fields to set for a scope; null clears a field (inherit).' })
@@ -318,6 +322,10 @@ export class PolicyInput {
   allowedAggregates?: string[] | null;
   @Field(() => Int, { nullable: true, description: 'DP queries per minute.' })
   rateLimitPerMinute?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Work limit of one operation: synthetic rows generated, rows exported and public buckets released (null: CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION).' })
+  maxRowsPerOperation?: number | null;
+  @Field(() => Int, { nullable: true, description: 'CSV exports one principal streams at once (null: CDM_MAX_CONCURRENT_EXPORTS).' })
+  maxConcurrentExports?: number | null;
 }
 
 @Directive('@shareable')

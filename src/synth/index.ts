@@ -16,7 +16,7 @@
 export type { Column, Domain, MarginalOracle } from './types.js';
 export { fit, shapeOf, type FitOptions } from './fit.js';
 export { defaultFitDelta, fitCosts, fitSchedule, FIT_DELTA_SHARE, planFit, type FitPlan, type FitSchedule, type FitShape } from './plan.js';
-export { sample, type SyntheticTable } from './sample.js';
+export { sample, sampleRange, type SyntheticTable } from './sample.js';
 export { describe, MODEL_FORMAT, type SynthModel, type ModelDescription, type PrivacyReport, type PrivacyStep } from './model.js';
 export { binEdges, binIndex, sampleInBin, decodeColumn } from './discretize.js';
 export { codeCount, codeOf, codeSql as numericCodeSql, decodeNumeric, numericBinning, valueOf, type NumericBinning } from './columns.js';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { getIntrospectionQuery, parse } from 'graphql';
 import { exceededLimit, LIMITS } from '../../src/limits.js';
 import { startTestMesh, type TestMesh } from '../helpers/mesh.js';
+import { spendState } from './state.js';
 
 /**
  * Attack class: work limits on documents. Every check is linear in the document's size, the code
@@ -155,5 +156,73 @@ describe('document limits through the gateway and the subgraphs', { timeout: 300
       assert.equal(body.errors[0].extensions.code, 'BAD_REQUEST', JSON.stringify(body));
     }
   });
-});
 
+  describe('work limits on what an operation produces: seekable synthetic pages, the policy\'s limits', () => {
+    const cursor = (n: number) => Buffer.from(`o:${n}`, 'utf8').toString('base64url');
+    const FIT = 'privacy: { epsilon: 1, delta: 1e-9 }';
+    const page = (rows: number, first: number, after?: number) => `synthetic(rows: ${rows}, first: ${first}, seed: 7${after == null ? '' : `, after: "${cursor(after)}"`}, ${FIT}) { edges { cursor node { age sex } } }`;
+
+    test('a page costs what it holds: ten aliases of synthetic(rows: 1000000, first: 1) fit the default limit, and rows depend on the row index only', { timeout: 240_000 }, async () => {
+      const token = await m.token('pager', ['analyst']);
+      const aliases = Array.from({ length: 10 }, (_, i) => `p${i}: ${page(1_000_000, 1, 999_990 + i - 1)}`).join(' ');
+      const r = await m.gql(`{ census { adults { ${aliases} } } }`, {}, token);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors)?.slice(0, 400));
+      const far = Array.from({ length: 10 }, (_, i) => r.body.data.census.adults[`p${i}`].edges[0]);
+      assert.deepEqual(far.map((e: any) => e.cursor), Array.from({ length: 10 }, (_, i) => cursor(999_990 + i)));
+      // The same (model, seed) gives the same rows whatever the paging and whatever the sample's size.
+      const big = await m.gql(`{ census { adults { a: ${page(1_000_000, 5, 500)} b: ${page(1_000_000, 2, 502)} c: ${page(600, 5, 500)} } } }`, {}, token);
+      assert.equal(big.body.errors, undefined, JSON.stringify(big.body.errors)?.slice(0, 400));
+      const { a, b, c } = big.body.data.census.adults;
+      assert.deepEqual(a.edges.slice(2, 4), b.edges);
+      assert.deepEqual(a.edges, c.edges);
+    });
+
+    test('the policy\'s maxRowsPerOperation bounds synthetic pages, public buckets and exports before anything runs; maxConcurrentExports bounds streaming exports', { timeout: 240_000 }, async () => {
+      const admin = await m.token('root', ['admin']);
+      const token = await m.token('frugal', ['analyst']);
+      const set = await m.gql(`mutation { censusSetPolicy(scope: "principal:frugal", policy: { maxRowsPerOperation: 150, maxConcurrentExports: 1 }) { maxRowsPerOperation maxConcurrentExports } }`, {}, admin);
+      assert.deepEqual(set.body.data?.censusSetPolicy, { maxRowsPerOperation: 150, maxConcurrentExports: 1 }, JSON.stringify(set.body.errors));
+      const bad = await m.gql(`mutation { censusSetPolicy(scope: "principal:frugal", policy: { maxRowsPerOperation: 0 }) { scope } }`, {}, admin);
+      assert.equal(bad.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+      const before = await spendState(m, 'census');
+      const refused = [
+        `{ census { adults { a: ${page(1000, 100)} b: ${page(1000, 100, 100)} } } }`,
+        // 16 educations x 14 occupations: more public buckets than the policy's rows.
+        `{ census { adults { histogram(by: [EDUCATION, OCCUPATION], privacy: { epsilon: 0.5 }) { key } } } }`,
+      ];
+      for (const q of refused) {
+        const r = await m.gql(q, {}, token);
+        assert.equal(r.body.errors?.[0]?.extensions?.code, 'QUERY_TOO_COMPLEX', `${q}: ${JSON.stringify(r.body).slice(0, 300)}`);
+        assert.match(r.body.errors[0].message, /maxRowsPerOperation/);
+      }
+      const csv = (rows: number, signal?: AbortSignal) => fetch(`${m.mesh.gateway.url}/export/census/adults.csv?rows=${rows}&epsilon=1&delta=1e-9`, { headers: { authorization: `Bearer ${token}` }, signal });
+      const tooMany = await csv(151);
+      assert.equal(tooMany.status, 400);
+      assert.equal(((await tooMany.json()) as any).errors[0].extensions.code, 'QUERY_TOO_COMPLEX');
+      assert.equal(await spendState(m, 'census'), before, 'refusals charge nothing');
+      // Within the limit: answered (the fit is charged once).
+      const ok = await m.gql(`{ census { adults { ${page(1_000_000, 100, 5000)} } } }`, {}, token);
+      assert.equal(ok.body.errors, undefined, JSON.stringify(ok.body.errors)?.slice(0, 300));
+      assert.equal(ok.body.data.census.adults.synthetic.edges.length, 100);
+      // One export at a time: the second, while the first is still streaming, is RATE_LIMITED.
+      await m.gql(`mutation { censusSetPolicy(scope: "principal:frugal", policy: { maxRowsPerOperation: 1000000, maxConcurrentExports: 1 }) { scope } }`, {}, admin);
+      const abort = new AbortController();
+      const first = await csv(1_000_000, abort.signal);
+      assert.equal(first.status, 200);
+      // The first is held by backpressure (its body is not read); its slot is taken until it closes.
+      const second = await csv(10);
+      assert.equal(second.status, 429);
+      assert.equal(((await second.json()) as any).errors[0].extensions.code, 'RATE_LIMITED');
+      abort.abort();
+      await first.body?.cancel().catch(() => undefined);
+      let third: Response | undefined;
+      for (let i = 0; i < 100 && third?.status !== 200; i++) {
+        if (third) await third.body?.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+        third = await csv(10);
+      }
+      assert.equal(third!.status, 200);
+      assert.equal((await third!.text()).trim().split('\n').length, 11);
+    });
+  });
+});

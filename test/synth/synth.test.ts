@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededRandom } from '../../src/dp/random.js';
 import { binEdges, binIndex, describe, fastRandom, fit, marginalTvd, memoryOracle, rhoFromEpsilonDelta, sample, subsets, type CodedTable, type Domain, type SynthModel } from '../../src/synth/index.js';
-import { allocate } from '../../src/synth/sample.js';
+import { sampleRange } from '../../src/synth/sample.js';
+import { streamKey } from '../../src/synth/rng.js';
 import { shapeOf } from '../../src/synth/fit.js';
 import { planFit } from '../../src/synth/plan.js';
 import { requestEpsilon } from '../../src/dp/accountant.js';
@@ -115,14 +116,22 @@ test('resampling: same seed, same rows; different seeds, different rows; JSON ro
   assert.deepEqual(await fitSmall({ rho: 0.1 }), model);
 });
 
-test('rounding allocation: counts sum to n and stay within one of the proportional share', () => {
-  const rnd = fastRandom(seededRandom('alloc'));
-  const w = [0.5, 0.25, 0.125, 0.0625, 0.0625, 0];
-  for (const n of [0, 1, 7, 1000, 12345]) {
-    const counts = allocate(w, n, rnd);
-    assert.equal(counts.reduce((s, x) => s + x, 0), n);
-    counts.forEach((cnt, i) => assert.ok(Math.abs(cnt - w[i]! * n) < 1));
+test('seekable sampling: row r depends on (model, key, r) only, so any page is drawn alone and equals the same rows of the whole sample', async () => {
+  const model = await fitSmall({ rho: 0.1 });
+  const whole = sample(model, 1000, seededRandom('seek'));
+  // A smaller sample from the same source is a prefix of the larger one.
+  const prefix = sample(model, 100, seededRandom('seek'));
+  prefix.codes.forEach((col, k) => assert.deepEqual(col, whole.codes[k]!.slice(0, 100)));
+  // Pages in any order and size give the same rows.
+  const key = streamKey(seededRandom('seek'));
+  for (const [offset, count] of [[0, 1], [999, 1], [400, 250], [37, 3]] as const) {
+    const page = sampleRange(model, key, offset, count);
+    page.codes.forEach((col, k) => assert.deepEqual(col, whole.codes[k]!.slice(offset, offset + count), `rows [${offset}, ${offset + count})`));
   }
+  // A page far into a huge sample is drawn alone: its row is the same whatever came before it.
+  const far = sampleRange(model, key, 999_999, 1);
+  assert.deepEqual(far, sampleRange(model, key, 999_999, 1));
+  assert.deepEqual(sampleRange(model, key, 999_998, 2).codes.map((c) => c[1]), far.codes.map((c) => c[0]));
 });
 
 /** A population where most rows are unique, so copying a training row would show. */
