@@ -55,3 +55,24 @@ export async function verifiedRank(db: Pick<DomainDatabase, 'schema' | 'query'>,
   );
   return row?.ok === true;
 }
+
+const lookupIndex = (table: string) => quoteIdent(`${table}_cdm_rank_unit`.slice(0, 63));
+
+/** DDL of the (rank, unit) index: where the bounding finds the units with a row of rank m + 1. */
+export function rankLookupDdl(db: DomainDatabase, table: string, unitSql: string): string {
+  return `DROP INDEX IF EXISTS ${quoteIdent(db.schema)}.${lookupIndex(table)};
+    CREATE INDEX ${lookupIndex(table)} ON ${qualified(db, table)} (${RANK_COLUMN}, ${quoteIdent(unitSql)})`;
+}
+
+/**
+ * After a ranked table is loaded (seed) or ranked in place (prepare): the (rank, unit) lookup
+ * index, then VACUUM ANALYZE so the visibility map lets the heavy-unit lookup be an index-only
+ * scan. Performance only: bounding is correct without either (src/core/dialect/postgres.ts,
+ * rankedRows), so nothing checks them where they are read.
+ */
+export async function afterRankedLoad(db: DomainDatabase, ds: DatasetDeclaration, table = ds.table): Promise<void> {
+  const unit = unitColumn(ds);
+  if (!unit) return;
+  await db.exec(rankLookupDdl(db, table, unit.sql));
+  await db.exec(`VACUUM (ANALYZE) ${qualified(db, table)}`);
+}

@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoDomain } from '../../src/domain/registry.js';
 import { planAggregate } from '../../src/query/plan.js';
+import type { WhereInput } from '../../src/query/types.js';
 import { statementFor } from '../helpers/plan.js';
 import { RANK_COLUMN, seedDomain } from '../../src/seed/seed.js';
 import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
@@ -31,14 +32,40 @@ test('every unit keeps min(its rows, maxRowsPerUnit) rows, ranked or windowed', 
     const [row] = await db.query<Record<string, string>>(stmt.sql, stmt.params);
     assert.equal(row![plan.statistics[0]!.id], perUnit!.expected, `ranked=${ranked}`);
   }
-  // With a user filter, the counted rows are the matching ones among each unit's m ranked rows.
-  const filtered = planAggregate(health, visits, { aggregate: 'count', where: { department: { eq: 'oncology' } }, privacy: { epsilon: 1 } });
-  const stmt = statementFor(db, filtered, { ranked: true });
-  const [f] = await db.query<Record<string, string>>(stmt.sql, stmt.params);
-  const [direct] = await db.query<{ n: string; max: number }>(
-    `SELECT sum(c)::text AS n, max(c)::int AS max FROM (SELECT count(*) AS c FROM ${qualified(db, 'visits')} WHERE department = 'oncology' AND ${RANK_COLUMN} <= $1 GROUP BY patient_id) x`,
-    [m],
+  // With a user filter, each unit counts min(m, its matching rows): the filter does not spend the
+  // unit's rank budget on rows that do not match (issue 17: the oncology count was 15% short).
+  const cases: [WhereInput, string][] = [
+    [{ department: { eq: 'oncology' } }, "department = 'oncology'"],
+    [{ lengthOfStay: { gte: 3 } }, 'length_of_stay >= 3'],
+    [{ patientAge: { gte: 70 } }, 'patient_age >= 70'],
+  ];
+  for (const [where, condition] of cases) {
+    const filtered = planAggregate(health, visits, { aggregate: 'count', where, privacy: { epsilon: 1 } });
+    const [direct] = await db.query<{ n: string }>(
+      `SELECT sum(LEAST(c, $1))::text AS n FROM (SELECT count(*) AS c FROM ${qualified(db, 'visits')} WHERE ${condition} GROUP BY patient_id) x`,
+      [m],
+    );
+    for (const ranked of [true, false]) {
+      const stmt = statementFor(db, filtered, { ranked });
+      const [f] = await db.query<Record<string, string>>(stmt.sql, stmt.params);
+      assert.equal(f![filtered.statistics[0]!.id], direct!.n, `${JSON.stringify(where)} ranked=${ranked}`);
+    }
+  }
+});
+
+test('a filtered ranked histogram keeps each unit\'s first G p matching rows in rank order, in any groups', async () => {
+  const plan = planAggregate(health, visits, { aggregate: 'histogram', by: ['department'], where: { lengthOfStay: { gte: 1 } }, privacy: { epsilon: 1 } });
+  const k = plan.contribution.rows;
+  assert.equal(k, 9, 'G p = 3 x 3 rows, any groups (Laplace: same l1 as 3 groups of 3)');
+  const stmt = statementFor(db, plan, { ranked: true });
+  assert.ok(!/row_number|dense_rank/.test(stmt.sql), 'no per-query choice of groups');
+  const got = new Map((await db.query<Record<string, string>>(stmt.sql, stmt.params)).map((r) => [r.k0!, r[plan.statistics[0]!.id]!]));
+  const want = await db.query<{ d: string; n: string }>(
+    `SELECT department AS d, count(*)::text AS n FROM (
+       SELECT department, row_number() OVER (PARTITION BY patient_id ORDER BY ${RANK_COLUMN}) AS i FROM ${qualified(db, 'visits')} WHERE length_of_stay >= 1) x
+     WHERE i <= $1 GROUP BY department`,
+    [k],
   );
-  assert.equal(f![filtered.statistics[0]!.id], direct!.n);
-  assert.ok(direct!.max <= m);
+  assert.ok(want.length > 3);
+  for (const w of want) assert.equal(got.get(w.d), w.n, w.d);
 });
