@@ -24,7 +24,10 @@ import { openDomainDatabase, type DomainDatabase } from '../../src/storage/datab
  * fixes the order to a hash of the row (SqlTarget.rowOrder): every other unit makes exactly the
  * same choices with and without P, whatever join order the planner picks, and the difference is
  * P's bounded contribution. The load-time rank path is covered as in production (random ranks
- * that are a permutation per unit).
+ * that are a permutation per unit, or merely distinct and >= 1, the verified invariant), with
+ * units lighter and heavier than the bound and filters correlated within units; with ranks 1..n
+ * the rank path counts exactly what the window counts (min(m, matching rows) per unit), and two
+ * wrong light/heavy splits (MUTANTS) must be caught.
  *
  * Meaningful: the same plans with bounding removed (the relation not bounded, sensitivity of a
  * row-level dataset) exceed their declared bounds in some generated case (checked at the end).
@@ -172,6 +175,16 @@ function heavyArb(c: ColumnDeclaration): fc.Arbitrary<Value> {
 }
 const rowArb = (ds: DatasetDeclaration, arb: (c: ColumnDeclaration) => fc.Arbitrary<Value>) =>
   fc.record(Object.fromEntries(ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => [c.sql, arb(c)])) as Record<string, fc.Arbitrary<Value>>);
+/**
+ * A unit's transactions: independent rows, or rows sharing every column but the amount (filters
+ * on channel, temperature or merchant then match all of a unit's rows or none: filters correlated
+ * within units), with fewer or more rows than maxRowsPerUnit (light and heavy units).
+ */
+const unitTxArb = (maxLength: number) =>
+  fc.oneof(
+    fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength, size: 'max' }),
+    fc.tuple(rowArb(transactions, valueArb), fc.array(valueArb(transactions.columns.find((c) => c.name === 'amount')!), { minLength: 1, maxLength, size: 'max' })).map(([r, amounts]) => amounts.map((amount) => ({ ...r, amount }))),
+  );
 
 interface DataCase {
   tx: Row[][];
@@ -180,14 +193,17 @@ interface DataCase {
   personAcc: Row[];
   seed: number;
   ranked: boolean;
+  /** Ranks still unique and >= 1 per unit (the verified invariant) but not 1..n: e.g. after deletes. */
+  rankGaps: boolean;
 }
 const dataArb: fc.Arbitrary<DataCase> = fc.record({
-  tx: fc.array(fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength: 12, size: 'max' }), { maxLength: 8, size: 'max' }),
+  tx: fc.array(unitTxArb(12), { maxLength: 8, size: 'max' }),
   acc: fc.array(fc.array(rowArb(accounts, valueArb), { minLength: 1, maxLength: 5 }), { maxLength: 8 }),
-  personTx: fc.oneof(fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength: 20, size: 'max' }), fc.array(rowArb(transactions, heavyArb), { minLength: 8, maxLength: 20 })),
+  personTx: fc.oneof(unitTxArb(20), fc.array(rowArb(transactions, heavyArb), { minLength: 8, maxLength: 20 })),
   personAcc: fc.oneof(fc.array(rowArb(accounts, valueArb), { maxLength: 6 }), fc.array(rowArb(accounts, heavyArb), { minLength: 4, maxLength: 6 })),
   seed: fc.integer({ min: -1000, max: 1000 }).map((x) => x / 1000),
   ranked: fc.boolean(),
+  rankGaps: fc.boolean(),
 });
 
 // ---------- measuring ----------
@@ -196,11 +212,11 @@ const SQL_TYPE: Record<ColumnDeclaration['type'], string> = { id: 'text', text: 
 /** Per statistic (or quantile) id: values by group key (quantiles: by group key and bin). */
 type Stats = Map<string, Map<string, bigint>>;
 
-async function measure(db: DomainDatabase, plan: Plan, target: SqlTarget, seed: number): Promise<Stats> {
+async function measure(db: DomainDatabase, plan: Plan, target: SqlTarget, seed: number, mutate = (sql: string) => sql): Promise<Stats> {
   const out: Stats = new Map();
   for (const stmt of statementsFor(plan, target)) {
     await db.query('SELECT setseed($1)', [seed]);
-    const rows = await db.query<Record<string, string | null>>(stmt.sql, stmt.params);
+    const rows = await db.query<Record<string, string | null>>(mutate(stmt.sql), stmt.params);
     const key = (r: Record<string, string | null>) => plan.groupBy.map((_, i) => r[`k${i}`] ?? '').join('\u0000');
     if (stmt.id === 'stats') {
       for (const s of plan.statistics) out.set(s.id, new Map(rows.map((r) => [key(r), BigInt(r[s.id] ?? '0')])));
@@ -270,6 +286,20 @@ function violations(plan: Plan, withP: Stats, without: Stats): string[] {
   return out;
 }
 
+/**
+ * Wrong light/heavy splits of the load-time rank path (src/core/dialect/postgres.ts, rankedRows):
+ * the heavy part re-emitting its units' light rows, or its running count ignoring them. Each lets
+ * a heavy unit keep up to 2m rows; the property must catch both.
+ */
+const MUTANTS: { name: string; mutate: (sql: string) => string; caught: boolean }[] = [
+  { name: 'heavy rows not restricted to rank > m', mutate: (sql) => sql.replace(/WHERE w\._cdm_rank > \$\d+::bigint/g, 'WHERE TRUE'), caught: false },
+  {
+    name: 'heavy running count blind to ranks <= m',
+    mutate: (sql) => sql.replace(/t\.\*, count\(\*\) FILTER \(WHERE (.*?) OVER \(PARTITION BY (t\.\S+) ORDER BY t\._cdm_rank ROWS UNBOUNDED PRECEDING\)(.*?)WHERE w\._cdm_rank > (\$\d+::bigint)/gs, (_, f: string, u: string, mid: string, m: string) => `t.*, count(*) FILTER (WHERE t._cdm_rank > ${m} AND ${f} OVER (PARTITION BY ${u} ORDER BY t._cdm_rank ROWS UNBOUNDED PRECEDING)${mid}WHERE w._cdm_rank > ${m}`),
+    caught: false,
+  },
+];
+
 describe('one person moves no statistic of any plan beyond the sensitivity the IR derives (fast-check)', { timeout: 600_000 }, () => {
   let db: DomainDatabase;
   before(async () => {
@@ -297,16 +327,33 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
     const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
     await db.query(`INSERT INTO ${table(ds)} (${cols.map(quoteIdent).join(', ')}) SELECT * FROM unnest(${unnest})`, cols.map((c) => rows.map((r) => r[c] ?? null)));
   }
-  /** Each unit's rows with a rank that is a permutation 1..n of them (what the loader guarantees). */
-  function ranks(rows: Row[], unit: string, seed: number): Row[] {
+  /**
+   * Each unit's rows with a rank that is a permutation 1..n of them (what the loader guarantees),
+   * or with gaps (distinct ranks >= 1, what the verified invariant alone guarantees).
+   */
+  function ranks(rows: Row[], unit: string, seed: number, gaps: boolean): Row[] {
     const byUnit = new Map<Value, Row[]>();
     for (const r of rows) byUnit.set(r[unit]!, [...(byUnit.get(r[unit]!) ?? []), r]);
     const out: Row[] = [];
     for (const list of byUnit.values()) {
       const order = list.map((_, i) => i).sort((a, b) => Math.sin(seed * 1000 + a * 7.3) - Math.sin(seed * 1000 + b * 7.3));
-      order.forEach((idx, pos) => out.push({ ...list[idx]!, _cdm_rank: pos + 1 }));
+      let rank = 0;
+      order.forEach((idx, pos) => out.push({ ...list[idx]!, _cdm_rank: (rank += gaps && Math.sin(seed * 1000 + pos * 3.1) > 0.3 ? 2 : 1) }));
     }
     return out;
+  }
+
+  /**
+   * Exactness of the load-time rank path: with ranks 1..n per unit, every unit counts min(m,
+   * matching rows), exactly as the per-query window: the total row count is the same on both paths.
+   */
+  async function sameCounts(plan: Plan, target: SqlTarget, seed: number) {
+    const count = plan.statistics.find((s) => s.kind === 'count' && !s.column);
+    if (!count) return;
+    const total = (stats: Stats) => [...(stats.get(count.id)?.values() ?? [])].reduce((a, x) => a + x, 0n);
+    const ranked = total(await measure(db, plan, target, seed));
+    const windowed = total(await measure(db, plan, { ...target, ranked: () => false }, seed));
+    assert.equal(ranked, windowed, 'the load-time rank keeps min(m, matching rows) per unit, as the window does');
   }
 
   test('random plans, random neighbours: every statistic within its derived sensitivity; unbounded plans exceed it', async () => {
@@ -328,15 +375,22 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
         const accP = data.personAcc.map((r) => ({ ...r, account_id: PERSON }));
         for (const ds of [transactions, accounts, branches]) await create(ds, data.ranked && ds.privacyUnit !== 'row');
         await insert(branches, BRANCH_ROWS, false);
-        const rank = (rows: Row[]) => (data.ranked ? ranks(rows, 'account_id', data.seed) : rows);
+        const rank = (rows: Row[]) => (data.ranked ? ranks(rows, 'account_id', data.seed, data.rankGaps) : rows);
         await insert(transactions, rank(txD), data.ranked);
         await insert(accounts, rank(accD), data.ranked);
         const without = await measure(db, plan, target, data.seed);
         const looseWithout = await measure(db, loose, target, data.seed);
+        const mutantsWithout = await Promise.all(MUTANTS.map((m) => measure(db, plan, target, data.seed, m.mutate)));
+        if (data.ranked && !data.rankGaps) await sameCounts(plan, target, data.seed);
         await insert(transactions, rank(txP), data.ranked);
         await insert(accounts, rank(accP), data.ranked);
         const withP = await measure(db, plan, target, data.seed);
         const looseWith = await measure(db, loose, target, data.seed);
+        if (data.ranked && !data.rankGaps) await sameCounts(plan, target, data.seed);
+        for (const [i, m] of MUTANTS.entries()) {
+          const mutantWith = await measure(db, plan, target, data.seed, m.mutate);
+          if (violations(plan, mutantWith, mutantsWithout[i]!).length > 0) m.caught = true;
+        }
         checked++;
         const v = violations(plan, withP, without);
         assert.deepEqual(v, [], `plan ${JSON.stringify(pc)}, ranked=${data.ranked}`);
@@ -348,5 +402,6 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
     );
     assert.ok(checked >= 100, `only ${checked} plans were checked`);
     for (const kind of ['count', 'sum', 'centredSum', 'sumSquares']) assert.ok(exceeded.has(kind), `without bounding, ${kind} never exceeded its bound: the test would not see a broken bound (${[...exceeded].join(', ')})`);
+    for (const m of MUTANTS) assert.ok(m.caught, `the ranked bound with ${m.name} never exceeded a bound: the test would not see a wrong light/heavy split`);
   });
 });
