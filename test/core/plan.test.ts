@@ -34,6 +34,11 @@ describe('stability maps chain into sensitivities', () => {
     const both = RelationBuilder.from(visits).bound(4).joinOnUnit(RelationBuilder.from(visits).bound(5));
     assert.equal(analyse(both.relation).schema.contribution.rows, 20);
     assert.equal(analyse(both.bound(6).relation).schema.contribution.rows, 6, 'truncation after the join bounds it whatever came before');
+    // Row-level data has no unit column to truncate by: a person's row joined with k public rows
+    // stays k rows whatever bound is asked (the SQL keeps them all), so the plan must say k.
+    const rowJoined = RelationBuilder.from(clinics).joinPublic(clinics, 'region', 'region', 5);
+    assert.equal(analyse(rowJoined.bound(1).relation).schema.contribution.rows, 5);
+    assert.equal(buildPlan({ domain: demoDomain('reference'), relation: rowJoined.relation, aggregates: [{ kind: 'count' }], privacy: { epsilon: 1 } }).statistics[0]!.sensitivity.l1, 5);
   });
   test('sensitivities are the chained bounds times the per-row bound (never written per aggregate)', () => {
     const count = planAggregate(health, visits, { aggregate: 'count', privacy: { epsilon: 1 } });

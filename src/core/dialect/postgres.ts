@@ -188,6 +188,9 @@ function rankedRows(table: string, unit: ColumnInfo, m: number, f: string, eligi
   const c = b.fresh('_cdm_c');
   const e = eligible.map((x) => ` AND ${x}`).join('');
   const light = `SELECT t.*, 0::bigint AS ${c} FROM ${table} t WHERE t.${RANK_COLUMN} <= ${mp}${e}`;
+  // Every row matches: a heavy unit's row of rank R > m has c = R > m (ranks 1..n), so the heavy
+  // part would keep nothing. Whether a query has a filter is public (the query), not the data.
+  if (f === 'TRUE' && eligible.length === 0) return { from: light, keep: 'TRUE' };
   const heavyUnits = `ARRAY(SELECT h.${u} FROM ${table} h WHERE h.${RANK_COLUMN} = ${mp} + 1)`;
   const window = `SELECT t.*, count(*) FILTER (WHERE ${f}) OVER (PARTITION BY t.${u} ORDER BY t.${RANK_COLUMN} ROWS UNBOUNDED PRECEDING) AS ${c}
     FROM ${table} t WHERE t.${u} = ANY(${heavyUnits})${e} OFFSET 0`;
