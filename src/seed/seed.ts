@@ -74,7 +74,7 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
     ALTER TABLE ${qualified(db, loading)} RENAME TO ${quoteIdent(ds.table)};
     ANALYZE ${qualified(db, ds.table)};
     COMMIT;`);
-  await afterRankedLoad(db, ds);
+  await afterRankedLoad(db, ds, { loaded: true });
   await db.query(
     `INSERT INTO ${qualified(db, '_cdm_seed')} (dataset, fingerprint, rows) VALUES ($1, $2, $3)
      ON CONFLICT (dataset) DO UPDATE SET fingerprint = excluded.fingerprint, rows = excluded.rows, seeded_at = now()`,

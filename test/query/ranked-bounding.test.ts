@@ -2,8 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoDomain } from '../../src/domain/registry.js';
 import { planAggregate } from '../../src/query/plan.js';
-import type { WhereInput } from '../../src/query/types.js';
-import { statementFor } from '../helpers/plan.js';
+import type { AggregateRequest, WhereInput } from '../../src/query/types.js';
+import { statementFor, targetFor } from '../helpers/plan.js';
+import { statementsFor, type SqlTarget } from '../../src/core/dialect/postgres.js';
+import { domainDataSource } from '../../src/query/datasource.js';
 import { RANK_COLUMN, seedDomain } from '../../src/seed/seed.js';
 import { openDomainDatabase, qualified, type DomainDatabase } from '../../src/storage/database.js';
 
@@ -68,4 +70,22 @@ test('a filtered ranked histogram keeps each unit\'s first G p matching rows in 
   );
   assert.ok(want.length > 3);
   for (const w of want) assert.equal(got.get(w.d), w.n, w.d);
+});
+
+test('filters on unit attributes (perUnit) and NOT NULL columns skip the heavy part; others keep it', async () => {
+  const data = domainDataSource(db);
+  await data.prepare([visits]);
+  const target = data.target();
+  assert.ok(target.ranked(visits));
+  assert.ok(target.notNull?.(visits, 'cost'), 'the loader enforces NOT NULL on columns it loaded without NULLs');
+  const heavy = (req: AggregateRequest) => statementsFor(planAggregate(health, visits, { ...req, privacy: { epsilon: 1 } }), target)[0]!.sql.includes('= ANY(ARRAY(');
+  assert.equal(heavy({ aggregate: 'sum', column: 'cost', where: { patientAge: { gte: 18 } } }), false, 'age is a patient attribute; cost is never NULL');
+  assert.equal(heavy({ aggregate: 'histogram', by: ['sex'], where: { patientAge: { gte: 18 } } }), false);
+  assert.equal(heavy({ aggregate: 'count', where: { department: { eq: 'oncology' } } }), true);
+  assert.equal(heavy({ aggregate: 'histogram', by: ['department'], where: { patientAge: { gte: 18 } } }), true, 'department varies within a patient');
+  // The fast path counts exactly what the per-query window counts (min(m, matching) per unit).
+  const plan = planAggregate(health, visits, { aggregate: 'mean', column: 'cost', where: { patientAge: { gte: 18 } }, privacy: { epsilon: 1 } });
+  const count = plan.statistics.find((s) => s.kind === 'count')!.id;
+  const run = async (t: SqlTarget) => (await db.query<Record<string, string>>(statementsFor(plan, t)[0]!.sql, statementsFor(plan, t)[0]!.params))[0]![count];
+  assert.equal(await run(target), await run(targetFor(db, false)));
 });

@@ -1,6 +1,6 @@
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
-import type { Predicate } from '../predicate.js';
+import { predicateColumns, type Predicate } from '../predicate.js';
 import type { DerivedValue, Relation } from '../relation.js';
 import type { ColumnInfo, RelationSchema } from '../schema.js';
 import { analyse } from '../stability.js';
@@ -26,6 +26,8 @@ export interface SqlTarget {
   scratch(name: string): string;
   /** The table carries a verified per-unit random rank (1..n per unit) drawn at load. */
   ranked(ds: DatasetDeclaration): boolean;
+  /** The database enforces NOT NULL on this column (its `sql` name) of the dataset's table. */
+  notNull?(ds: DatasetDeclaration, column: string): boolean;
   /**
    * The order in which a unit's rows are kept by a window (default `random()`). The stability
    * argument holds for ANY order decided by the unit's own rows, so tests may fix it (e.g. a hash
@@ -131,8 +133,23 @@ function boundedScan(r: Bound, b: Builder): BoundedScan {
   if (!schema.unit) return { from: `SELECT * FROM (${relationSql(base, b)}) t${whereOf(eligible)}`, keep: f };
   const rows = rowLimit(r);
   if (rows === undefined) return windowGroups(r, relationSql(base, b), schema, f, eligible, b);
-  if (base.op === 'source' && b.target.ranked(base.dataset)) return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, b);
+  if (base.op === 'source' && b.target.ranked(base.dataset)) {
+    // Which rows match can vary within a unit unless every column deciding it is declared an
+    // attribute of the unit (public declaration and query: the choice of path says nothing of the data).
+    const enforced = (c: string) => b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
+    const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? [])];
+    const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
+    return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, perUnit, b);
+  }
   return windowRows(relationSql(base, b), schema.unit, rows, f, eligible, b);
+}
+
+/** Columns whose values decide a predicate, leaving out IS NULL tests the database answers alone (NOT NULL). */
+function decidingColumns(p: Predicate, notNull: (column: string) => boolean): string[] {
+  if (p.op === 'isNull' && notNull(p.column)) return [];
+  if (p.op === 'not') return decidingColumns(p.arg, notNull);
+  if (p.op === 'and' || p.op === 'or') return p.args.flatMap((a) => decidingColumns(a, notNull));
+  return predicateColumns(p);
 }
 
 const whereOf = (conds: string[]) => (conds.length ? ` WHERE ${conds.join(' AND ')}` : '');
@@ -182,15 +199,17 @@ export function rowLimit(r: Pick<Bound, 'by' | 'maxRows' | 'maxGroups' | 'perGro
  * on (R, unit) and the heavy rows from the unique (unit, R) index in order (no sort); both are
  * performance only: without them the same statement is correct, only slower.
  */
-function rankedRows(table: string, unit: ColumnInfo, m: number, f: string, eligible: string[], b: Builder): BoundedScan {
+function rankedRows(table: string, unit: ColumnInfo, m: number, f: string, eligible: string[], perUnit: boolean, b: Builder): BoundedScan {
   const u = quoteIdent(unit.sql);
   const mp = b.param(m, 'bigint');
   const c = b.fresh('_cdm_c');
   const e = eligible.map((x) => ` AND ${x}`).join('');
   const light = `SELECT t.*, 0::bigint AS ${c} FROM ${table} t WHERE t.${RANK_COLUMN} <= ${mp}${e}`;
-  // Every row matches: a heavy unit's row of rank R > m has c = R > m (ranks 1..n), so the heavy
-  // part would keep nothing. Whether a query has a filter is public (the query), not the data.
-  if (f === 'TRUE' && eligible.length === 0) return { from: light, keep: 'TRUE' };
+  // A unit's rows all match or none does (no filter, or only columns declared `perUnit`): a heavy
+  // unit's row of rank R > m then has c = R > m or no c at all (ranks 1..n), so the heavy part
+  // would keep nothing. The light part alone is the same bound (privacy never rests on the hint:
+  // if the data disagrees, a unit keeps its matching rows of rank <= m, fewer, never more).
+  if (perUnit) return { from: light, keep: f === 'TRUE' ? 'TRUE' : `(${f}) AND ${c} <= ${mp}` };
   const heavyUnits = `ARRAY(SELECT h.${u} FROM ${table} h WHERE h.${RANK_COLUMN} = ${mp} + 1)`;
   const window = `SELECT t.*, count(*) FILTER (WHERE ${f}) OVER (PARTITION BY t.${u} ORDER BY t.${RANK_COLUMN} ROWS UNBOUNDED PRECEDING) AS ${c}
     FROM ${table} t WHERE t.${u} = ANY(${heavyUnits})${e} OFFSET 0`;
