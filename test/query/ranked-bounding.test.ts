@@ -82,7 +82,8 @@ test('filters on unit attributes (perUnit) and NOT NULL columns skip the heavy p
   assert.equal(heavy({ aggregate: 'sum', column: 'cost', where: { patientAge: { gte: 18 } } }), false, 'age is a patient attribute; cost is never NULL');
   assert.equal(heavy({ aggregate: 'histogram', by: ['sex'], where: { patientAge: { gte: 18 } } }), false);
   assert.equal(heavy({ aggregate: 'count', where: { department: { eq: 'oncology' } } }), true);
-  assert.equal(heavy({ aggregate: 'histogram', by: ['department'], where: { patientAge: { gte: 18 } } }), true, 'department varies within a patient');
+  assert.equal(heavy({ aggregate: 'histogram', by: ['department'], where: { patientAge: { gte: 18 } } }), false, 'a NOT NULL key decides nothing');
+  assert.equal(heavy({ aggregate: 'histogram', by: ['department'], where: { lengthOfStay: { gte: 1 } } }), true, 'length of stay varies within a patient');
   // The fast path counts exactly what the per-query window counts (min(m, matching) per unit).
   const plan = planAggregate(health, visits, { aggregate: 'mean', column: 'cost', where: { patientAge: { gte: 18 } }, privacy: { epsilon: 1 } });
   const count = plan.statistics.find((s) => s.kind === 'count')!.id;

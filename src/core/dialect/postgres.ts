@@ -135,9 +135,11 @@ function boundedScan(r: Bound, b: Builder): BoundedScan {
   if (rows === undefined) return windowGroups(r, relationSql(base, b), schema, f, eligible, b);
   if (base.op === 'source' && b.target.ranked(base.dataset)) {
     // Which rows match can vary within a unit unless every column deciding it is declared an
-    // attribute of the unit (public declaration and query: the choice of path says nothing of the data).
+    // attribute of the unit (public declaration and query: the choice of path says nothing of the
+    // data). Grouping keys decide only through NULLs (the loader rejects values off a public
+    // list; a prepared table holding some keeps fewer rows of the units that have them).
     const enforced = (c: string) => b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
-    const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? [])];
+    const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? []).filter((c) => !enforced(c))];
     const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
     return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, perUnit, b);
   }
