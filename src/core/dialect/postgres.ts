@@ -131,19 +131,18 @@ function boundedScan(r: Bound, b: Builder): BoundedScan {
   const f = filtered ? predicateSql(filtered.predicate, schema, b) : 'TRUE';
   const eligible = r.by ? keyRestriction(r.by.map((k) => schema.columns.get(k)!), 't.', b) : [];
   if (!schema.unit) return { from: `SELECT * FROM (${relationSql(base, b)}) t${whereOf(eligible)}`, keep: f };
+  // Which rows match can vary within a unit unless every column deciding it is declared an
+  // attribute of the unit (public declaration and query: the choice of path says nothing of the
+  // data). Grouping keys decide only through NULLs (the loader rejects values off a public list;
+  // a prepared table holding some keeps fewer rows of the units that have them). When a unit's
+  // rows all match or none does, choosing matching rows first changes nothing and is skipped.
+  const enforced = (c: string) => base.op === 'source' && b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
+  const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? []).filter((c) => !enforced(c))];
+  const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
   const rows = rowLimit(r);
-  if (rows === undefined) return windowGroups(r, relationSql(base, b), schema, f, eligible, b);
-  if (base.op === 'source' && b.target.ranked(base.dataset)) {
-    // Which rows match can vary within a unit unless every column deciding it is declared an
-    // attribute of the unit (public declaration and query: the choice of path says nothing of the
-    // data). Grouping keys decide only through NULLs (the loader rejects values off a public
-    // list; a prepared table holding some keeps fewer rows of the units that have them).
-    const enforced = (c: string) => b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
-    const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? []).filter((c) => !enforced(c))];
-    const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
-    return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, perUnit, b);
-  }
-  return windowRows(relationSql(base, b), schema.unit, rows, f, eligible, b);
+  if (rows === undefined) return windowGroups(r, relationSql(base, b), schema, perUnit ? 'TRUE' : f, eligible, b, f);
+  if (base.op === 'source' && b.target.ranked(base.dataset)) return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, perUnit, b);
+  return windowRows(relationSql(base, b), schema.unit, rows, perUnit ? 'TRUE' : f, eligible, b, f);
 }
 
 /** Columns whose values decide a predicate, leaving out IS NULL tests the database answers alone (NOT NULL). */
@@ -224,13 +223,15 @@ function rankedRows(table: string, unit: ColumnInfo, m: number, f: string, eligi
  * (then `rowOrder`, random() in production): the first min(m, n) rows of each unit, of which the
  * matching ones are counted: min(m, matching rows), as if the filter ran first, while the rows
  * read and sorted do not depend on the filter. The order is decided by the unit's own rows, so
- * the truncation is 1-stable per unit (at most m rows kept).
+ * the truncation is 1-stable per unit (at most m rows kept). `first` is the filter put first, or
+ * TRUE when a unit's rows all match or none does (boundedScan); `f` is the filter counted.
  */
-function windowRows(inner: string, unit: ColumnInfo, m: number, f: string, eligible: string[], b: Builder): BoundedScan {
+function windowRows(inner: string, unit: ColumnInfo, m: number, first: string, eligible: string[], b: Builder, f: string): BoundedScan {
   const rn = b.fresh('_cdm_rn');
   const mp = b.param(m, 'bigint');
+  const ordering = first === 'TRUE' ? order(b, 't') : `(${first}) IS NOT TRUE, ${order(b, 't')}`;
   return {
-    from: `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(unit.sql)} ORDER BY (${f}) IS NOT TRUE, ${order(b, 't')}) AS ${rn} FROM (${inner}) t${whereOf(eligible)}) w WHERE ${rn} <= ${mp}`,
+    from: `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(unit.sql)} ORDER BY ${ordering}) AS ${rn} FROM (${inner}) t${whereOf(eligible)}) w WHERE ${rn} <= ${mp}`,
     keep: f,
   };
 }
@@ -328,7 +329,7 @@ function relationSql(r: Relation, b: Builder): string {
  * plan key (the same plan picks the same groups, which keeps repeated statements of one plan
  * consistent and lets the property test couple runs).
  */
-function windowGroups(r: Bound, inner: string, schema: RelationSchema, f: string, eligible: string[], b: Builder): BoundedScan {
+function windowGroups(r: Bound, inner: string, schema: RelationSchema, first: string, eligible: string[], b: Builder, f: string): BoundedScan {
   const keys = r.by!.map((k) => schema.columns.get(k)!);
   const unit = quoteIdent(schema.unit!.sql);
   const keyList = (alias: string) => keys.map((c) => `${alias}.${quoteIdent(c.sql)}`).join(', ');
@@ -338,10 +339,11 @@ function windowGroups(r: Bound, inner: string, schema: RelationSchema, f: string
   const groupRank = b.fresh('_cdm_gk');
   const perGroup = b.param(r.perGroup ?? r.maxRows, 'bigint');
   const maxGroups = b.param(r.maxGroups ?? 1, 'bigint');
-  const miss = `(${f}) IS NOT TRUE`;
+  // `first` is TRUE when a unit's rows all match or none does: nothing to put first.
+  const miss = first === 'TRUE' ? 'FALSE' : `(${first}) IS NOT TRUE`;
   const rows = `SELECT t.*,
-      row_number() OVER (PARTITION BY t.${unit}, ${keyList('t')} ORDER BY ${miss}, ${order(b, 't')}) AS ${inGroup},
-      bool_and(${miss}) OVER (PARTITION BY t.${unit}, ${keyList('t')}) AS ${unmatched}
+      row_number() OVER (PARTITION BY t.${unit}, ${keyList('t')} ORDER BY ${first === 'TRUE' ? '' : `${miss}, `}${order(b, 't')}) AS ${inGroup},
+      ${first === 'TRUE' ? 'FALSE' : `bool_and(${miss}) OVER (PARTITION BY t.${unit}, ${keyList('t')})`} AS ${unmatched}
     FROM (${inner}) t${whereOf(eligible)}`;
   const hash = `md5(concat_ws(chr(31), ${salt}, g.${unit}::text, ${keys.map((c) => `g.${quoteIdent(c.sql)}::text`).join(', ')}))`;
   return {
