@@ -138,14 +138,18 @@ export function buildPlan(spec: QuerySpec): Plan {
     if (buckets > MAX_PUBLIC_BUCKETS) throw badInput(`Grouping by ${by.join(', ')} makes ${buckets} groups; at most ${MAX_PUBLIC_BUCKETS}.`, { field: 'by' });
   }
 
-  const { relation, schema } = analyse(bounded(requested, unbounded, by, keys === 'select'));
-  const c = schema.contribution;
-  if (!Number.isFinite(c.rows)) throw badInput('This query cannot be bounded: a unit could contribute unboundedly many rows (add a contribution bound after the join).');
-
   const hasQuantile = spec.aggregates.some((a) => a.kind === 'quantile');
   const accuracyAllowed =
     keys === 'select' ? 'grouping keys come from DP key selection.' : spec.aggregates.length > 1 ? 'a request with several aggregates splits its budget.' : ['mean', 'variance', 'stddev', 'quantile'].includes(spec.aggregates[0]!.kind) ? `the error of ${spec.aggregates[0]!.kind} depends on the data; ask count, countDistinct, sum or a histogram.` : null;
   const privacy = resolvePrivacy(spec.domain, spec.privacy, { needsPure: hasQuantile, defaultDelta: keys === 'select', accuracyAllowed });
+  // Groups are chosen per unit only where a measurement's sensitivity depends on them: key
+  // selection, quantiles (epsilon per group), distinct counts (l1 = groups) and Gaussian noise (l2).
+  // Otherwise (Laplace on public keys) every l1 is min(rows, G p) either way, so a plain row bound
+  // of G p rows gives the same noise, keeps more rows and needs no per-query choice of groups.
+  const grouping = keys === 'select' ? 'onePerGroup' : keys === 'public' && privacy.mechanism === 'LAPLACE' && !hasQuantile && !spec.aggregates.some((a) => a.kind === 'countDistinct') ? 'rowsOnly' : 'groups';
+  const { relation, schema } = analyse(bounded(requested, unbounded, by, grouping));
+  const c = schema.contribution;
+  if (!Number.isFinite(c.rows)) throw badInput('This query cannot be bounded: a unit could contribute unboundedly many rows (add a contribution bound after the join).');
 
   // Statistics, shared between aggregates that need the same one (e.g. AVG and VARIANCE of x).
   const stats = new Map<string, Omit<Statistic, 'mechanism' | 'id'> & { id: string }>();
@@ -251,13 +255,15 @@ function groupColumn(schema: RelationSchema, name: string): ColumnInfo {
 const integerKeys = ([lo, hi]: [number, number]) => Array.from({ length: hi - lo + 1 }, (_, i) => String(lo + i));
 
 /** Adds the declared contribution bound on top of the relation unless it is bounded already. */
-function bounded(r: Relation, schema: RelationSchema, by: string[], perGroupOne: boolean): Relation {
+function bounded(r: Relation, schema: RelationSchema, by: string[], grouping: 'groups' | 'onePerGroup' | 'rowsOnly'): Relation {
   if (r.op === 'bound') return r;
   const m = schema.unit ? schema.defaults.maxRowsPerUnit : 1;
   if (by.length === 0) return { op: 'bound', input: r, maxRows: m };
   const maxGroups = Math.min(schema.unit ? schema.defaults.maxGroupsPerUnit : 1, m);
   // Rows per group: the row budget shared over the unit's groups, so the total stays <= m.
-  const perGroup = perGroupOne ? 1 : Math.max(1, Math.floor(m / maxGroups));
+  const perGroup = grouping === 'onePerGroup' ? 1 : Math.max(1, Math.floor(m / maxGroups));
+  // G p rows in any groups: at most G p groups with at most G p rows each (the dialect's rowLimit).
+  if (grouping === 'rowsOnly') return { op: 'bound', input: r, maxRows: maxGroups * perGroup, by, maxGroups: maxGroups * perGroup, perGroup: maxGroups * perGroup };
   return { op: 'bound', input: r, maxRows: m, by, maxGroups, perGroup };
 }
 

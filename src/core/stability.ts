@@ -20,7 +20,8 @@ import type { ColumnInfo, RelationSchema } from './schema.js';
  *    pairs: d_out <= d_left * d_right; no other unit's output changes.
  *  - derive: a value computed from one row's own columns, one row out per row in: d_out = d_in.
  *  - bound: per-unit truncation decided on the unit's own rows: d_out <= min(d_in, maxRows) (and
- *    with groups: at most maxGroups groups, perGroup rows each), whatever d_in was.
+ *    with groups: at most maxGroups groups, perGroup rows each), whatever d_in was. Without a unit
+ *    column (row-level data) there is nothing to truncate by: d_out = d_in.
  */
 export interface Contribution {
   /** Max rows one unit contributes (Infinity: unbounded). */
@@ -127,14 +128,21 @@ function joinOnUnitSchema(left: RelationSchema, right: RelationSchema, rightRel:
 function boundSchema(input: RelationSchema, r: Extract<Relation, { op: 'bound' }>): RelationSchema {
   if (!(Number.isInteger(r.maxRows) && r.maxRows >= 1)) throw badInput('maxRows must be a positive integer.');
   if (input.contribution.groups) throw badInput('A relation is bounded once.');
-  if (!r.by) return { ...input, contribution: { rows: Math.min(input.contribution.rows, r.maxRows) } };
-  for (const k of r.by) {
+  for (const k of r.by ?? []) {
     const c = input.columns.get(k);
     if (!c || !c.filterable) throw badInput(`"${k}" cannot be grouped by here.`, { column: k });
   }
   const maxGroups = r.maxGroups ?? 1;
   const perGroup = r.perGroup ?? r.maxRows;
   if (!(Number.isInteger(maxGroups) && maxGroups >= 1 && Number.isInteger(perGroup) && perGroup >= 1)) throw badInput('Group bounds must be positive integers.');
+  // Without a unit column nothing tells which rows came from one person's row (after a join with
+  // a public table, up to k of them), so the SQL truncates nothing: the contribution stays the
+  // input's (all of it possibly in one group).
+  if (!input.unit) {
+    const rows = input.contribution.rows;
+    return { ...input, contribution: r.by ? { rows, groups: { by: r.by, maxGroups: rows, perGroup: rows } } : { rows } };
+  }
+  if (!r.by) return { ...input, contribution: { rows: Math.min(input.contribution.rows, r.maxRows) } };
   // Row-level relations have one row per unit: it is in one group with one row, whatever is asked.
   const rows = Math.min(input.contribution.rows, r.maxRows, maxGroups * perGroup);
   return {

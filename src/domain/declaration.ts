@@ -31,6 +31,12 @@ export const ColumnSchema = z
     /** Public granularity at which real values are released (numeric columns); default 1 for integers. */
     granularity: z.number().positive().optional(),
     /**
+     * The column is an attribute of the privacy unit (the same value on all of a unit's rows, e.g.
+     * a patient's age). A speed hint for bounding only (src/core/dialect/postgres.ts, rankedRows):
+     * never trusted for privacy; if the data disagrees, filtered answers keep fewer rows.
+     */
+    perUnit: z.boolean().optional(),
+    /**
      * PUBLIC binning of a numeric column for synthetic data (from documentation, never from the
      * data; see src/synth/columns.ts): point masses with their own code, and bin edges or a scale.
      */

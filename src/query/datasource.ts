@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { DatasetDeclaration } from '../domain/declaration.js';
 import { quoteIdent, type SqlTarget } from '../core/dialect/postgres.js';
-import { unitColumn, verifiedRank } from '../seed/rank.js';
+import { notNullColumns, unitColumn, verifiedRank } from '../seed/rank.js';
 import type { DomainDatabase } from '../storage/database.js';
 
 /**
@@ -30,6 +30,8 @@ const VERSION_TTL_MS = 5_000;
 
 class SchemaDataSource implements DataSource {
   private readonly rankedTables = new Set<string>();
+  /** NOT NULL columns per table (enforced by the database, read from its catalog). */
+  private readonly notNull = new Map<string, Set<string>>();
   private readonly checked = new Map<string, number>();
   private readonly versions = new Map<string, { v: string; at: number }>();
   constructor(
@@ -46,6 +48,7 @@ class SchemaDataSource implements DataSource {
       table: (ds) => `${quoteIdent(this.schema)}.${quoteIdent(ds.table)}`,
       scratch: (name) => `${quoteIdent(this.schema)}.${quoteIdent(name)}`,
       ranked: (ds) => this.rankedTables.has(ds.table),
+      notNull: (ds, column) => this.notNull.get(ds.table)?.has(column) === true,
     };
   }
   version(ds: DatasetDeclaration): string {
@@ -69,12 +72,14 @@ class SchemaDataSource implements DataSource {
       const ok = unit ? await verifiedRank({ schema: this.schema, query: this.run }, ds.table, unit.sql) : false;
       if (ok) this.rankedTables.add(ds.table);
       else this.rankedTables.delete(ds.table);
+      this.notNull.set(ds.table, new Set(await notNullColumns({ schema: this.schema, query: this.run }, ds.table)));
       this.checked.set(ds.table, Date.now());
     }
   }
   /** Forget what was discovered (after a reload of the data). */
   reset() {
     this.rankedTables.clear();
+    this.notNull.clear();
     this.checked.clear();
     this.versions.clear();
   }

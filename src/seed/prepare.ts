@@ -1,6 +1,6 @@
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.js';
-import { RANK_COLUMN, unitColumn, verifiedRank } from './rank.js';
+import { afterRankedLoad, RANK_COLUMN, unitColumn, verifiedRank } from './rank.js';
 
 /**
  * `cdm domain prepare`: makes a domain's EXISTING tables (source kind "table") ready for fast
@@ -41,6 +41,7 @@ export async function prepareDataset(db: DomainDatabase, ds: DatasetDeclaration,
   if (rel.kind !== 'r' && rel.kind !== 'p') return r('view', 'a view cannot carry the rank: its queries bound contributions per query');
   if (!opts.refresh && (await verifiedRank(db, ds.table, unit.sql))) return r('already-ranked', 'rank and trigger already in place');
   await db.exec(rankScript(db, ds.table, unit.sql));
+  await afterRankedLoad(db, ds, { loaded: false });
   return r('ranked', `ranked each ${ds.privacyUnit}'s rows in place; new rows are ranked by trigger ${triggerName(ds.table)}`);
 }
 

@@ -55,3 +55,49 @@ export async function verifiedRank(db: Pick<DomainDatabase, 'schema' | 'query'>,
   );
   return row?.ok === true;
 }
+
+const lookupIndex = (table: string) => quoteIdent(`${table}_cdm_rank_unit`.slice(0, 63));
+
+/** DDL of the (rank, unit) index: where the bounding finds the units with a row of rank m + 1. */
+export function rankLookupDdl(db: DomainDatabase, table: string, unitSql: string): string {
+  return `DROP INDEX IF EXISTS ${quoteIdent(db.schema)}.${lookupIndex(table)};
+    CREATE INDEX ${lookupIndex(table)} ON ${qualified(db, table)} (${RANK_COLUMN}, ${quoteIdent(unitSql)})`;
+}
+
+/**
+ * After a ranked table is loaded (seed) or ranked in place (prepare): the (rank, unit) lookup
+ * index, NOT NULL on the columns the loaded rows never leave NULL (seed only), then VACUUM ANALYZE
+ * so the visibility map lets the heavy-unit lookup be an index-only scan. Performance only:
+ * bounding is correct without any of them (src/core/dialect/postgres.ts, rankedRows); NOT NULL is
+ * read back from the catalog (`notNullColumns`), which the database enforces.
+ */
+export async function afterRankedLoad(db: DomainDatabase, ds: DatasetDeclaration, opts: { loaded: boolean }): Promise<void> {
+  const unit = unitColumn(ds);
+  if (!unit) return;
+  await db.exec(rankLookupDdl(db, ds.table, unit.sql));
+  // Only on tables the mesh loads: a prepared table is the owner's, whose writers may insert NULLs.
+  if (opts.loaded) await enforceNotNull(db, ds, ds.table);
+  await db.exec(`VACUUM (ANALYZE) ${qualified(db, ds.table)}`);
+}
+
+/**
+ * Declared columns the loaded rows never leave NULL get NOT NULL (one scan): the bounding then
+ * knows, from the catalog (`notNullColumns`), that "x IS NOT NULL" holds on every row.
+ */
+async function enforceNotNull(db: DomainDatabase, ds: DatasetDeclaration, table: string): Promise<void> {
+  const cols = ds.columns.filter((c) => c.name !== ds.privacyUnit);
+  if (cols.length === 0) return;
+  const [nulls] = await db.query<Record<string, string>>(`SELECT ${cols.map((c, i) => `count(*) - count(${quoteIdent(c.sql)}) AS c${i}`).join(', ')} FROM ${qualified(db, table)}`);
+  const full = cols.filter((_, i) => nulls?.[`c${i}`] !== undefined && Number(nulls[`c${i}`]) === 0);
+  if (full.length > 0) await db.exec(`ALTER TABLE ${qualified(db, table)} ${full.map((c) => `ALTER COLUMN ${quoteIdent(c.sql)} SET NOT NULL`).join(', ')}`);
+}
+
+/** Columns of `table` the database keeps NOT NULL (read where the dialect relies on it). */
+export async function notNullColumns(db: Pick<DomainDatabase, 'schema' | 'query'>, table: string): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    `SELECT a.attname AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped`,
+    [db.schema, table],
+  );
+  return rows.map((r) => r.name);
+}

@@ -7,7 +7,7 @@ import { qualified, quoteIdent, type DomainDatabase } from '../storage/database.
 import { countRows, csvBatches, toCsv, type Rejections } from './csv.js';
 import { generators, type Row } from './generators.js';
 import { progress } from './progress.js';
-import { RANK_COLUMN, rankInvariantDdl, unitColumn } from './rank.js';
+import { afterRankedLoad, RANK_COLUMN, rankInvariantDdl, unitColumn } from './rank.js';
 
 export { RANK_COLUMN, verifiedRank } from './rank.js';
 
@@ -75,6 +75,7 @@ async function seedDataset(db: DomainDatabase, domain: DomainDeclaration, ds: Da
     ALTER TABLE ${qualified(db, loading)} RENAME TO ${quoteIdent(ds.table)};
     ANALYZE ${qualified(db, ds.table)};
     COMMIT;`);
+  await afterRankedLoad(db, ds, { loaded: true });
   await db.query(
     `INSERT INTO ${qualified(db, '_cdm_seed')} (dataset, fingerprint, rows) VALUES ($1, $2, $3)
      ON CONFLICT (dataset) DO UPDATE SET fingerprint = excluded.fingerprint, rows = excluded.rows, seeded_at = now()`,

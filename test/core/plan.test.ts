@@ -34,6 +34,11 @@ describe('stability maps chain into sensitivities', () => {
     const both = RelationBuilder.from(visits).bound(4).joinOnUnit(RelationBuilder.from(visits).bound(5));
     assert.equal(analyse(both.relation).schema.contribution.rows, 20);
     assert.equal(analyse(both.bound(6).relation).schema.contribution.rows, 6, 'truncation after the join bounds it whatever came before');
+    // Row-level data has no unit column to truncate by: a person's row joined with k public rows
+    // stays k rows whatever bound is asked (the SQL keeps them all), so the plan must say k.
+    const rowJoined = RelationBuilder.from(clinics).joinPublic(clinics, 'region', 'region', 5);
+    assert.equal(analyse(rowJoined.bound(1).relation).schema.contribution.rows, 5);
+    assert.equal(buildPlan({ domain: demoDomain('reference'), relation: rowJoined.relation, aggregates: [{ kind: 'count' }], privacy: { epsilon: 1 } }).statistics[0]!.sensitivity.l1, 5);
   });
   test('sensitivities are the chained bounds times the per-row bound (never written per aggregate)', () => {
     const count = planAggregate(health, visits, { aggregate: 'count', privacy: { epsilon: 1 } });
@@ -43,11 +48,17 @@ describe('stability maps chain into sensitivities', () => {
     const mean = planAggregate(census, adults, { aggregate: 'mean', column: 'age', privacy: { epsilon: 1 } });
     const centred = mean.statistics.find((s) => s.kind === 'centredSum')!;
     assert.equal(centred.sensitivity.l1, 37, 'ages [17, 90] centred on 53: max |x - 53| = 37');
-    const hist = planAggregate(health, visits, { aggregate: 'histogram', by: ['department'], privacy: { epsilon: 1 } });
+    // Gaussian noise needs l2: each unit in at most G = 3 groups with p = 3 rows in each.
+    const hist = planAggregate(health, visits, { aggregate: 'histogram', by: ['department'], privacy: { epsilon: 1, delta: 1e-6 } });
     const g = hist.contribution.groups!;
     assert.deepEqual([g.maxGroups, g.perGroup], [3, 3]);
     assert.equal(hist.statistics[0]!.sensitivity.l1, 9);
     assert.equal(hist.statistics[0]!.sensitivity.l2, Math.ceil(Math.sqrt(27)));
+    // Laplace needs l1 only: G p = 9 rows in any groups, the same l1 (same noise), no group choice.
+    const laplace = planAggregate(health, visits, { aggregate: 'histogram', by: ['department'], privacy: { epsilon: 1 } });
+    assert.deepEqual([laplace.contribution.rows, laplace.contribution.groups!.maxGroups, laplace.contribution.groups!.perGroup], [9, 9, 9]);
+    assert.equal(laplace.statistics[0]!.sensitivity.l1, 9);
+    assert.equal(laplace.statistics[0]!.mechanism.sensitivity, hist.statistics[0]!.sensitivity.l1);
   });
   test('vector l2 fills whole groups first under the row total', () => {
     assert.deepEqual(vectorSensitivity({ rows: 10, groups: { by: ['a'], maxGroups: 3, perGroup: 4 } }), { l1: 10, l2: Math.sqrt(16 + 16 + 4) });

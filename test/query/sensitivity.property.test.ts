@@ -24,7 +24,10 @@ import { openDomainDatabase, type DomainDatabase } from '../../src/storage/datab
  * fixes the order to a hash of the row (SqlTarget.rowOrder): every other unit makes exactly the
  * same choices with and without P, whatever join order the planner picks, and the difference is
  * P's bounded contribution. The load-time rank path is covered as in production (random ranks
- * that are a permutation per unit).
+ * that are a permutation per unit, or merely distinct and >= 1, the verified invariant), with
+ * units lighter and heavier than the bound and filters correlated within units; with ranks 1..n
+ * the rank path counts exactly what the window counts (min(m, matching rows) per unit), and two
+ * wrong light/heavy splits (MUTANTS) must be caught.
  *
  * Meaningful: the same plans with bounding removed (the relation not bounded, sensitivity of a
  * row-level dataset) exceed their declared bounds in some generated case (checked at the end).
@@ -54,7 +57,8 @@ const ledger = validateDomain({
       columns: [
         { name: 'accountId', type: 'id', description: 'Account (the privacy unit).' },
         { name: 'amount', type: 'float', bounds: [-250.5, 100], granularity: 0.5, description: 'Signed amount.' },
-        { name: 'temperature', type: 'integer', bounds: [-40, 60], description: 'Outside temperature.' },
+        // Declared an attribute of the account although the data varies: the hint is never trusted for privacy.
+        { name: 'temperature', type: 'integer', bounds: [-40, 60], perUnit: true, description: 'Outside temperature.' },
         { name: 'channel', type: 'categorical', categories: ['web', 'branch', 'phone'], description: 'Channel used.' },
         { name: 'merchant', type: 'categorical', description: 'Merchant, no public list.' },
       ],
@@ -172,6 +176,16 @@ function heavyArb(c: ColumnDeclaration): fc.Arbitrary<Value> {
 }
 const rowArb = (ds: DatasetDeclaration, arb: (c: ColumnDeclaration) => fc.Arbitrary<Value>) =>
   fc.record(Object.fromEntries(ds.columns.filter((c) => c.name !== ds.privacyUnit).map((c) => [c.sql, arb(c)])) as Record<string, fc.Arbitrary<Value>>);
+/**
+ * A unit's transactions: independent rows, or rows sharing every column but the amount (filters
+ * on channel, temperature or merchant then match all of a unit's rows or none: filters correlated
+ * within units), with fewer or more rows than maxRowsPerUnit (light and heavy units).
+ */
+const unitTxArb = (maxLength: number) =>
+  fc.oneof(
+    fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength, size: 'max' }),
+    fc.tuple(rowArb(transactions, valueArb), fc.array(valueArb(transactions.columns.find((c) => c.name === 'amount')!), { minLength: 1, maxLength, size: 'max' })).map(([r, amounts]) => amounts.map((amount) => ({ ...r, amount }))),
+  );
 
 interface DataCase {
   tx: Row[][];
@@ -180,14 +194,20 @@ interface DataCase {
   personAcc: Row[];
   seed: number;
   ranked: boolean;
+  /** Ranks still unique and >= 1 per unit (the verified invariant) but not 1..n: e.g. after deletes. */
+  rankGaps: boolean;
+  /** The target claims every column NOT NULL (a capability; only a speed hint for bounding). */
+  notNull: boolean;
 }
 const dataArb: fc.Arbitrary<DataCase> = fc.record({
-  tx: fc.array(fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength: 12, size: 'max' }), { maxLength: 8, size: 'max' }),
+  tx: fc.array(unitTxArb(12), { maxLength: 8, size: 'max' }),
   acc: fc.array(fc.array(rowArb(accounts, valueArb), { minLength: 1, maxLength: 5 }), { maxLength: 8 }),
-  personTx: fc.oneof(fc.array(rowArb(transactions, valueArb), { minLength: 1, maxLength: 20, size: 'max' }), fc.array(rowArb(transactions, heavyArb), { minLength: 8, maxLength: 20 })),
+  personTx: fc.oneof(unitTxArb(20), fc.array(rowArb(transactions, heavyArb), { minLength: 8, maxLength: 20 })),
   personAcc: fc.oneof(fc.array(rowArb(accounts, valueArb), { maxLength: 6 }), fc.array(rowArb(accounts, heavyArb), { minLength: 4, maxLength: 6 })),
   seed: fc.integer({ min: -1000, max: 1000 }).map((x) => x / 1000),
   ranked: fc.boolean(),
+  rankGaps: fc.boolean(),
+  notNull: fc.boolean(),
 });
 
 // ---------- measuring ----------
@@ -196,11 +216,11 @@ const SQL_TYPE: Record<ColumnDeclaration['type'], string> = { id: 'text', text: 
 /** Per statistic (or quantile) id: values by group key (quantiles: by group key and bin). */
 type Stats = Map<string, Map<string, bigint>>;
 
-async function measure(db: DomainDatabase, plan: Plan, target: SqlTarget, seed: number): Promise<Stats> {
+async function measure(db: DomainDatabase, plan: Plan, target: SqlTarget, seed: number, mutate = (sql: string) => sql): Promise<Stats> {
   const out: Stats = new Map();
   for (const stmt of statementsFor(plan, target)) {
     await db.query('SELECT setseed($1)', [seed]);
-    const rows = await db.query<Record<string, string | null>>(stmt.sql, stmt.params);
+    const rows = await db.query<Record<string, string | null>>(mutate(stmt.sql), stmt.params);
     const key = (r: Record<string, string | null>) => plan.groupBy.map((_, i) => r[`k${i}`] ?? '').join('\u0000');
     if (stmt.id === 'stats') {
       for (const s of plan.statistics) out.set(s.id, new Map(rows.map((r) => [key(r), BigInt(r[s.id] ?? '0')])));
@@ -270,6 +290,20 @@ function violations(plan: Plan, withP: Stats, without: Stats): string[] {
   return out;
 }
 
+/**
+ * Wrong light/heavy splits of the load-time rank path (src/core/dialect/postgres.ts, rankedRows):
+ * the heavy part re-emitting its units' light rows, or its running count ignoring them. Each lets
+ * a heavy unit keep up to 2m rows; the property must catch both.
+ */
+const MUTANTS: { name: string; mutate: (sql: string) => string; caught: boolean }[] = [
+  { name: 'heavy rows not restricted to rank > m', mutate: (sql) => sql.replace(/WHERE w\._cdm_rank > \$\d+::bigint/g, 'WHERE TRUE'), caught: false },
+  {
+    name: 'heavy running count blind to ranks <= m',
+    mutate: (sql) => sql.replace(/t\.\*, count\(\*\) FILTER \(WHERE (.*?) OVER \(PARTITION BY (t\.\S+) ORDER BY t\._cdm_rank ROWS UNBOUNDED PRECEDING\)(.*?)WHERE w\._cdm_rank > (\$\d+::bigint)/gs, (_, f: string, u: string, mid: string, m: string) => `t.*, count(*) FILTER (WHERE t._cdm_rank > ${m} AND ${f} OVER (PARTITION BY ${u} ORDER BY t._cdm_rank ROWS UNBOUNDED PRECEDING)${mid}WHERE w._cdm_rank > ${m}`),
+    caught: false,
+  },
+];
+
 describe('one person moves no statistic of any plan beyond the sensitivity the IR derives (fast-check)', { timeout: 600_000 }, () => {
   let db: DomainDatabase;
   before(async () => {
@@ -297,16 +331,50 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
     const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
     await db.query(`INSERT INTO ${table(ds)} (${cols.map(quoteIdent).join(', ')}) SELECT * FROM unnest(${unnest})`, cols.map((c) => rows.map((r) => r[c] ?? null)));
   }
-  /** Each unit's rows with a rank that is a permutation 1..n of them (what the loader guarantees). */
-  function ranks(rows: Row[], unit: string, seed: number): Row[] {
+  /**
+   * Each unit's rows with a rank that is a permutation 1..n of them (what the loader guarantees),
+   * or with gaps (distinct ranks >= 1, what the verified invariant alone guarantees).
+   */
+  function ranks(rows: Row[], unit: string, seed: number, gaps: boolean): Row[] {
     const byUnit = new Map<Value, Row[]>();
     for (const r of rows) byUnit.set(r[unit]!, [...(byUnit.get(r[unit]!) ?? []), r]);
     const out: Row[] = [];
     for (const list of byUnit.values()) {
       const order = list.map((_, i) => i).sort((a, b) => Math.sin(seed * 1000 + a * 7.3) - Math.sin(seed * 1000 + b * 7.3));
-      order.forEach((idx, pos) => out.push({ ...list[idx]!, _cdm_rank: pos + 1 }));
+      let rank = 0;
+      order.forEach((idx, pos) => out.push({ ...list[idx]!, _cdm_rank: (rank += gaps && Math.sin(seed * 1000 + pos * 3.1) > 0.3 ? 2 : 1) }));
     }
     return out;
+  }
+
+  /**
+   * Exactness of the load-time rank path: with ranks 1..n per unit, every unit counts min(m,
+   * matching rows), exactly as the per-query window: the total row count is the same on both paths.
+   */
+  async function sameCounts(plan: Plan, target: SqlTarget, seed: number) {
+    const count = plan.statistics.find((s) => s.kind === 'count' && !s.column);
+    // Without the heavy part the rank path trusts hints (perUnit, NOT NULL) the random data breaks.
+    const light = statementsFor(plan, target).some((x) => x.sql.includes('_cdm_rank') && !x.sql.includes('= ANY(ARRAY('));
+    if (!count || (light && !(plan.relation.op === 'bound' && plan.relation.input.op !== 'filter' && !plan.relation.by))) return;
+    const total = (stats: Stats) => [...(stats.get(count.id)?.values() ?? [])].reduce((a, x) => a + x, 0n);
+    const ranked = total(await measure(db, plan, target, seed));
+    const windowed = total(await measure(db, plan, { ...target, ranked: () => false }, seed));
+    assert.equal(ranked, windowed, 'the load-time rank keeps min(m, matching rows) per unit, as the window does');
+  }
+
+  const targetOf = (data: DataCase): SqlTarget => ({ table, scratch: (n) => n, ranked: (ds) => data.ranked && ds.privacyUnit !== 'row', notNull: () => data.notNull, rowOrder: (a) => `md5(${a}::text)` });
+
+  /** Loads D (every unit but P) into fresh tables; the function returned adds P's rows. */
+  async function load(data: DataCase): Promise<() => Promise<void>> {
+    const rank = (rows: Row[]) => (data.ranked ? ranks(rows, 'account_id', data.seed, data.rankGaps) : rows);
+    for (const ds of [transactions, accounts, branches]) await create(ds, data.ranked && ds.privacyUnit !== 'row');
+    await insert(branches, BRANCH_ROWS, false);
+    await insert(transactions, rank(data.tx.flatMap((rows, u) => rows.map((r) => ({ ...r, account_id: unitId(u) })))), data.ranked);
+    await insert(accounts, rank(data.acc.flatMap((rows, u) => rows.map((r) => ({ ...r, account_id: unitId(u) })))), data.ranked);
+    return async () => {
+      await insert(transactions, rank(data.personTx.map((r) => ({ ...r, account_id: PERSON }))), data.ranked);
+      await insert(accounts, rank(data.personAcc.map((r) => ({ ...r, account_id: PERSON }))), data.ranked);
+    };
   }
 
   test('random plans, random neighbours: every statistic within its derived sensitivity; unbounded plans exceed it', async () => {
@@ -321,22 +389,15 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
           return; // refused plans are tested elsewhere (the planner's refusals are precise)
         }
         const loose = buildPlan({ ...specOf(pc, false), privacy: plan.delta > 0 ? { epsilon: 1, delta: 1e-6 } : { epsilon: 1 } });
-        const target: SqlTarget = { table, scratch: (n) => n, ranked: (ds) => data.ranked && ds.privacyUnit !== 'row', rowOrder: (a) => `md5(${a}::text)` };
-        const txD = data.tx.flatMap((rows, u) => rows.map((r) => ({ ...r, account_id: unitId(u) })));
-        const accD = data.acc.flatMap((rows, u) => rows.map((r) => ({ ...r, account_id: unitId(u) })));
-        const txP = data.personTx.map((r) => ({ ...r, account_id: PERSON }));
-        const accP = data.personAcc.map((r) => ({ ...r, account_id: PERSON }));
-        for (const ds of [transactions, accounts, branches]) await create(ds, data.ranked && ds.privacyUnit !== 'row');
-        await insert(branches, BRANCH_ROWS, false);
-        const rank = (rows: Row[]) => (data.ranked ? ranks(rows, 'account_id', data.seed) : rows);
-        await insert(transactions, rank(txD), data.ranked);
-        await insert(accounts, rank(accD), data.ranked);
+        const target = targetOf(data);
+        const addPerson = await load(data);
         const without = await measure(db, plan, target, data.seed);
         const looseWithout = await measure(db, loose, target, data.seed);
-        await insert(transactions, rank(txP), data.ranked);
-        await insert(accounts, rank(accP), data.ranked);
+        if (data.ranked && !data.rankGaps) await sameCounts(plan, target, data.seed);
+        await addPerson();
         const withP = await measure(db, plan, target, data.seed);
         const looseWith = await measure(db, loose, target, data.seed);
+        if (data.ranked && !data.rankGaps) await sameCounts(plan, target, data.seed);
         checked++;
         const v = violations(plan, withP, without);
         assert.deepEqual(v, [], `plan ${JSON.stringify(pc)}, ranked=${data.ranked}`);
@@ -348,5 +409,20 @@ describe('one person moves no statistic of any plan beyond the sensitivity the I
     );
     assert.ok(checked >= 100, `only ${checked} plans were checked`);
     for (const kind of ['count', 'sum', 'centredSum', 'sumSquares']) assert.ok(exceeded.has(kind), `without bounding, ${kind} never exceeded its bound: the test would not see a broken bound (${[...exceeded].join(', ')})`);
+  });
+
+  test('the same check catches wrong light/heavy splits of the rank path (mutants)', async () => {
+    const filters = [cmp('amount', '>=', -10), isIn('channel', ['web', 'phone']), not(isIn('channel', ['branch']))];
+    const cases = fc.sample(fc.record({ predicate: fc.constantFrom(...filters), data: dataArb.map((d) => ({ ...d, ranked: true, rankGaps: false, notNull: false })) }), { numRuns: 60, seed: 11 });
+    for (const { predicate, data } of cases) {
+      const plan = buildPlan(specOf({ shape: 'plain', predicate, groupBy: [], aggregates: [{ kind: 'count' }, { kind: 'sum', column: 'amount' }], gaussian: false }, true));
+      const target = targetOf(data);
+      assert.ok(statementsFor(plan, target).every((x) => x.sql.includes('= ANY(ARRAY(')), 'a filter varying within units takes the heavy part');
+      const addPerson = await load(data);
+      const without = await Promise.all(MUTANTS.map((m) => measure(db, plan, target, data.seed, m.mutate)));
+      await addPerson();
+      for (const [i, m] of MUTANTS.entries()) if (violations(plan, await measure(db, plan, target, data.seed, m.mutate), without[i]!).length > 0) m.caught = true;
+    }
+    for (const m of MUTANTS) assert.ok(m.caught, `the ranked bound with ${m.name} never exceeded a bound: the test would not see a wrong light/heavy split`);
   });
 });

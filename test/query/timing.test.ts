@@ -57,6 +57,32 @@ for (const [label, db, ds, domain, empty, full, extra] of [
   });
 }
 
+// Every bounding path of a unit-level dataset: the load-time rank (light and heavy units), the
+// per-query window (no rank), and the per-query group choice (Gaussian histograms need G and p).
+for (const [label, ranked, base] of [
+  ['rank, count', true, { aggregate: 'count' }],
+  ['rank, histogram (Laplace: G p rows)', true, { aggregate: 'histogram', by: ['department'] }],
+  ['window, count', false, { aggregate: 'count' }],
+  ['window, sum', false, { aggregate: 'sum', column: 'cost' }],
+  ['window, histogram', false, { aggregate: 'histogram', by: ['department'] }],
+  ['group window, Gaussian histogram', true, { aggregate: 'histogram', by: ['department'], privacy: { epsilon: 1, delta: 1e-6 } }],
+] as const) {
+  test(`health visits, ${label}: a filter varying within units reads the same rows matching nothing or everything`, async () => {
+    const plan = (where: object) => planAggregate(health, visits, { privacy: { epsilon: 1 }, ...base, where } as AggregateRequest);
+    const a = plan({ lengthOfStay: { gte: 500 } });
+    // The same public salt for the group choice (it is the plan key, which includes the filter).
+    const b = { ...plan({ lengthOfStay: { gte: 0 } }), key: a.key };
+    const sa = statementsFor(a, targetFor(hdb, ranked))[0]!;
+    const sb = statementsFor(b, targetFor(hdb, ranked))[0]!;
+    // Group choice (G groups, p rows each) is per query even on a ranked table.
+    assert.equal(/_cdm_rank/.test(sa.sql), ranked && !('privacy' in base));
+    const ra = await scanned(hdb, sa.sql, sa.params);
+    const rb = await scanned(hdb, sb.sql, sb.params);
+    assert.ok(ra.some((n) => n > 10_000), `the statement scans the table (${ra})`);
+    assert.deepEqual(ra, rb, `rows read ${ra} (matching nothing) vs ${rb} (matching all)`);
+  });
+}
+
 test('the filter still decides the answer (inside the aggregates)', async () => {
   const none = planAggregate(census, adults, { aggregate: 'count', where: { age: { gte: 200 } } as never, privacy: { epsilon: 1 } });
   const stmt = statementFor(cdb, none);

@@ -1,6 +1,6 @@
 import type { DatasetDeclaration } from '../../domain/declaration.js';
 import type { Plan, Statistic, QuantileMeasurement } from '../plan.js';
-import type { Predicate } from '../predicate.js';
+import { predicateColumns, type Predicate } from '../predicate.js';
 import type { DerivedValue, Relation } from '../relation.js';
 import type { ColumnInfo, RelationSchema } from '../schema.js';
 import { analyse } from '../stability.js';
@@ -26,6 +26,8 @@ export interface SqlTarget {
   scratch(name: string): string;
   /** The table carries a verified per-unit random rank (1..n per unit) drawn at load. */
   ranked(ds: DatasetDeclaration): boolean;
+  /** The database enforces NOT NULL on this column (its `sql` name) of the dataset's table. */
+  notNull?(ds: DatasetDeclaration, column: string): boolean;
   /**
    * The order in which a unit's rows are kept by a window (default `random()`). The stability
    * argument holds for ANY order decided by the unit's own rows, so tests may fix it (e.g. a hash
@@ -67,7 +69,10 @@ function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
   const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b, filter)}::text AS ${s.id}`);
   const group = plan.groupBy.length ? ` GROUP BY ${plan.groupBy.map((_, i) => `k${i}`).join(', ')}` : '';
-  return { id: 'stats', sql: `SELECT ${[...keys, ...cols].join(', ')} FROM (${from}) x${group}`, params: b.params };
+  // Key selection releases keys found in the data: only keys with a kept, matching row are
+  // candidates (rows read but not counted must not make a key appear).
+  const having = plan.keys === 'select' && filter !== 'TRUE' ? ` HAVING count(*) FILTER (WHERE ${filter}) > 0` : '';
+  return { id: 'stats', sql: `SELECT ${[...keys, ...cols].join(', ')} FROM (${from}) x${group}${having}`, params: b.params };
 }
 
 function quantileStatement(plan: Plan, q: QuantileMeasurement, target: SqlTarget): Statement {
@@ -88,28 +93,147 @@ function quantileStatement(plan: Plan, q: QuantileMeasurement, target: SqlTarget
 }
 
 /**
- * The rows a plan's aggregates scan, and the caller's filter when it can be applied INSIDE the
- * aggregates (FILTER clauses) rather than before them: then the statement reads the same rows
- * whatever the filter matches, so its running time says nothing about how many rows match (a
- * timing side channel). That holds when the bound does not depend on the filter's result: rows
- * of row-level datasets, and the load-time rank (rank <= m is decided before the filter, exactly
- * as the ranked bound below does). Otherwise the filter runs before the per-query window.
+ * The rows a plan's aggregates scan, and the condition under which a scanned row is kept and
+ * counted (applied by FILTER clauses inside the aggregates). The caller's filter is part of that
+ * condition, never a WHERE before the bound: the rows a statement reads (and sorts, and hands to
+ * the aggregates) do not depend on how many rows match it, so its running time says nothing about
+ * that (issue 11's timing side channel). See boundedScan for each bounding path.
  */
 function scanOf(plan: Plan, b: Builder): { from: string; filter: string } {
   const r = plan.relation;
-  if (r.op === 'bound') {
-    const base = r.input.op === 'filter' ? r.input.input : r.input;
-    const unit = plan.schema.unit;
-    if (base.op === 'source' && (!unit || (!r.by && b.target.ranked(base.dataset)))) {
-      const schema = analyse(base).schema;
-      const conds: string[] = [];
-      if (unit) conds.push(`${RANK_COLUMN} <= ${b.param(r.maxRows, 'bigint')}`);
-      if (r.by) conds.push(...keyRestriction(r.by.map((k) => schema.columns.get(k)!), '', b));
-      const filter = r.input.op === 'filter' ? predicateSql(r.input.predicate, schema, b) : 'TRUE';
-      return { from: `SELECT * FROM ${b.target.table(base.dataset)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''}`, filter };
-    }
-  }
-  return { from: relationSql(r, b), filter: 'TRUE' };
+  if (r.op !== 'bound') return { from: relationSql(r, b), filter: 'TRUE' };
+  const s = boundedScan(r, b);
+  return { from: s.from, filter: s.keep };
+}
+
+type Bound = Extract<Relation, { op: 'bound' }>;
+/** Rows a bound reads (`from`, with helper columns) and the condition for a row to count (`keep`). */
+interface BoundedScan {
+  from: string;
+  keep: string;
+}
+
+/**
+ * A bound over an optionally filtered input, with the filter `f` moved into `keep` and into the
+ * per-unit choice (matching rows are chosen first), so every path keeps, for each unit, exactly
+ * the rows the bound would keep of the filtered input (min(m, matching rows) for a row bound), and
+ * reads the same rows whatever `f` matches:
+ *  - one row per unit (row-level): no truncation; rows with a grouping key off its public list (or
+ *    NULL) are dropped first (a condition on public key lists only, not on the caller's filter).
+ *  - a row bound (or a group bound its row limit already implies) on a table with the verified
+ *    load-time rank: rankedRows (no per-query sort of the whole table).
+ *  - otherwise a per-query window: windowRows, windowGroups.
+ */
+function boundedScan(r: Bound, b: Builder): BoundedScan {
+  const filtered = r.input.op === 'filter' ? r.input : undefined;
+  const base = filtered ? filtered.input : r.input;
+  const schema = analyse(base).schema;
+  const f = filtered ? predicateSql(filtered.predicate, schema, b) : 'TRUE';
+  const eligible = r.by ? keyRestriction(r.by.map((k) => schema.columns.get(k)!), 't.', b) : [];
+  if (!schema.unit) return { from: `SELECT * FROM (${relationSql(base, b)}) t${whereOf(eligible)}`, keep: f };
+  // Which rows match can vary within a unit unless every column deciding it is declared an
+  // attribute of the unit (public declaration and query: the choice of path says nothing of the
+  // data). Grouping keys decide only through NULLs (the loader rejects values off a public list;
+  // a prepared table holding some keeps fewer rows of the units that have them). When a unit's
+  // rows all match or none does, choosing matching rows first changes nothing and is skipped.
+  const enforced = (c: string) => base.op === 'source' && b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
+  const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? []).filter((c) => !enforced(c))];
+  const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
+  const rows = rowLimit(r);
+  if (rows === undefined) return windowGroups(r, relationSql(base, b), schema, perUnit ? 'TRUE' : f, eligible, b, f);
+  if (base.op === 'source' && b.target.ranked(base.dataset)) return rankedRows(b.target.table(base.dataset), schema.unit, rows, f, eligible, perUnit, b);
+  return windowRows(relationSql(base, b), schema.unit, rows, perUnit ? 'TRUE' : f, eligible, b, f);
+}
+
+/** Columns whose values decide a predicate, leaving out IS NULL tests the database answers alone (NOT NULL). */
+function decidingColumns(p: Predicate, notNull: (column: string) => boolean): string[] {
+  if (p.op === 'isNull' && notNull(p.column)) return [];
+  if (p.op === 'not') return decidingColumns(p.arg, notNull);
+  if (p.op === 'and' || p.op === 'or') return p.args.flatMap((a) => decidingColumns(a, notNull));
+  return predicateColumns(p);
+}
+
+const whereOf = (conds: string[]) => (conds.length ? ` WHERE ${conds.join(' AND ')}` : '');
+
+/**
+ * The bound as a plain row limit, when it is one: a bound without groups, or a group bound whose
+ * group limits follow from its row limit (a unit with at most k rows is in at most k groups with
+ * at most k rows in each, so maxGroups >= k and perGroup >= k hold without choosing groups).
+ */
+export function rowLimit(r: Pick<Bound, 'by' | 'maxRows' | 'maxGroups' | 'perGroup'>): number | undefined {
+  if (!r.by) return r.maxRows;
+  const maxGroups = r.maxGroups ?? 1;
+  const perGroup = r.perGroup ?? r.maxRows;
+  const k = Math.min(r.maxRows, maxGroups * perGroup);
+  return maxGroups >= k && perGroup >= k ? k : undefined;
+}
+
+/**
+ * At most m rows per unit from the load-time rank R (verified: NOT NULL, >= 1, unique per unit
+ * with NULL units as one; src/seed/rank.ts), without a per-query sort of the table:
+ *
+ *   light part: every row with R <= m;
+ *   heavy part: for the units H that have a row with R = m + 1, all their rows in R order with
+ *               c = the running count of rows matching f (ROWS mode), emitting those with R > m;
+ *   keep:       f AND c <= m (light rows carry c = 0).
+ *
+ * Privacy (Dwork and Roth 2014, Def. 2.4; the stability argument of McSherry 2009, PINQ, for a
+ * per-unit truncation): whether a unit is in H is decided by its own rows, so adding or removing
+ * one unit changes no other unit's kept rows (the heavy window is PARTITIONed by unit). A unit
+ * outside H (or the NULL unit, which `= ANY` never matches) keeps only light rows: distinct ranks
+ * in 1..m, so at most m rows, whatever the stored data. A unit in H keeps the rows matching f
+ * whose c is <= m: its light rows matching f have c <= R <= m (c counts matching rows of distinct
+ * ranks >= 1 up to R), and its heavy rows are kept only with c <= m; c grows by exactly one on
+ * each matching row, so at most m rows are kept. The bound holds whatever H is; H only decides
+ * accuracy.
+ *
+ * Accuracy: ranks are 1..n per unit at load, so a unit with at most m rows has all of them in the
+ * light part (all its matching rows are kept) and a unit with more has rank m + 1 (its first
+ * min(m, matching) matching rows in rank order are kept): exactly the per-query window's count,
+ * and a uniformly random choice among the matching rows since R is a uniform permutation. Gaps
+ * in ranks (rows deleted from a prepared table) can only make a unit look light: fewer rows kept,
+ * never more (`cdm domain prepare --refresh` re-ranks).
+ *
+ * Timing: the rows read are the light rows and all rows of H, whatever f matches; the window has
+ * no run condition (the OFFSET 0 fence keeps `c <= m` out of it) and every row it reads reaches
+ * the aggregates, which apply f and c <= m in FILTER clauses. The heavy set comes from the index
+ * on (R, unit) and the heavy rows from the unique (unit, R) index in order (no sort); both are
+ * performance only: without them the same statement is correct, only slower.
+ */
+function rankedRows(table: string, unit: ColumnInfo, m: number, f: string, eligible: string[], perUnit: boolean, b: Builder): BoundedScan {
+  const u = quoteIdent(unit.sql);
+  const mp = b.param(m, 'bigint');
+  const c = b.fresh('_cdm_c');
+  const e = eligible.map((x) => ` AND ${x}`).join('');
+  const light = `SELECT t.*, 0::bigint AS ${c} FROM ${table} t WHERE t.${RANK_COLUMN} <= ${mp}${e}`;
+  // A unit's rows all match or none does (no filter, or only columns declared `perUnit`): a heavy
+  // unit's row of rank R > m then has c = R > m or no c at all (ranks 1..n), so the heavy part
+  // would keep nothing. The light part alone is the same bound (privacy never rests on the hint:
+  // if the data disagrees, a unit keeps its matching rows of rank <= m, fewer, never more).
+  if (perUnit) return { from: light, keep: f === 'TRUE' ? 'TRUE' : `(${f}) AND ${c} <= ${mp}` };
+  const heavyUnits = `ARRAY(SELECT h.${u} FROM ${table} h WHERE h.${RANK_COLUMN} = ${mp} + 1)`;
+  const window = `SELECT t.*, count(*) FILTER (WHERE ${f}) OVER (PARTITION BY t.${u} ORDER BY t.${RANK_COLUMN} ROWS UNBOUNDED PRECEDING) AS ${c}
+    FROM ${table} t WHERE t.${u} = ANY(${heavyUnits})${e} OFFSET 0`;
+  const heavy = `SELECT * FROM (${window}) w WHERE w.${RANK_COLUMN} > ${mp}`;
+  return { from: `${light} UNION ALL ${heavy}`, keep: `(${f}) AND ${c} <= ${mp}` };
+}
+
+/**
+ * At most m rows per unit by a per-query window over ALL the unit's rows, matching rows first
+ * (then `rowOrder`, random() in production): the first min(m, n) rows of each unit, of which the
+ * matching ones are counted: min(m, matching rows), as if the filter ran first, while the rows
+ * read and sorted do not depend on the filter. The order is decided by the unit's own rows, so
+ * the truncation is 1-stable per unit (at most m rows kept). `first` is the filter put first, or
+ * TRUE when a unit's rows all match or none does (boundedScan); `f` is the filter counted.
+ */
+function windowRows(inner: string, unit: ColumnInfo, m: number, first: string, eligible: string[], b: Builder, f: string): BoundedScan {
+  const rn = b.fresh('_cdm_rn');
+  const mp = b.param(m, 'bigint');
+  const ordering = first === 'TRUE' ? order(b, 't') : `(${first}) IS NOT TRUE, ${order(b, 't')}`;
+  return {
+    from: `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(unit.sql)} ORDER BY ${ordering}) AS ${rn} FROM (${inner}) t${whereOf(eligible)}) w WHERE ${rn} <= ${mp}`,
+    keep: f,
+  };
 }
 
 /** Rows whose grouping keys are NULL or outside a public list never reach a group. */
@@ -187,59 +311,46 @@ function relationSql(r: Relation, b: Builder): string {
       const arms = r.cases.map((c) => `WHEN ${predicateSql(c.when, schema, b)} THEN ${value(c.then)}`).join(' ');
       return `SELECT d.*, (CASE ${arms} ELSE ${value(r.otherwise)} END)::float8 AS ${quoteIdent(r.column)} FROM (${relationSql(r.input, b)}) d`;
     }
-    case 'bound':
-      return r.by ? groupBoundSql(r, b) : rowBoundSql(r, b);
+    case 'bound': {
+      const s = boundedScan(r, b);
+      return `SELECT * FROM (${s.from}) ${b.fresh('_cdm_b')} WHERE ${s.keep}`;
+    }
   }
 }
 
 /**
- * At most maxRows rows per unit. A source (optionally filtered) whose table has the verified
- * load-time rank bounds with a plain predicate; anything else with a per-query random window.
+ * Each unit in at most maxGroups groups with at most perGroup rows in each, by a per-query window
+ * over all the unit's eligible rows (rows with a grouping key off its public list, or NULL, are
+ * dropped first so they never use a unit's group budget). Matching rows come first in each group
+ * and groups with a matching row come first, then a salted hash of (unit, key), then the key
+ * itself, so distinct groups never tie: the groups and rows kept are those the same bound keeps
+ * of the filtered rows, while the rows read and sorted do not depend on the filter. Any choice
+ * made from the unit's own rows keeps the stability bound, so the salt may be public: it is the
+ * plan key (the same plan picks the same groups, which keeps repeated statements of one plan
+ * consistent and lets the property test couple runs).
  */
-function rowBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string {
-  const schema = analyse(r.input).schema;
-  if (!schema.unit) return relationSql(r.input, b);
-  const base = r.input.op === 'filter' ? r.input.input : r.input;
-  if (base.op === 'source' && b.target.ranked(base.dataset)) {
-    // The rank is a uniformly random order of each unit's rows drawn at load: rank <= m keeps
-    // at most m of them. With a filter, a unit's counted rows are the matching ones among its m
-    // ranked rows: still at most m (same sensitivity), possibly fewer than a window would keep.
-    const m = b.param(r.maxRows, 'bigint');
-    const where = r.input.op === 'filter' ? ` AND ${predicateSql(r.input.predicate, schema, b)}` : '';
-    return `SELECT * FROM ${b.target.table(base.dataset)} WHERE ${RANK_COLUMN} <= ${m}${where}`;
-  }
-  const rn = b.fresh('_cdm_rn');
-  const inner = relationSql(r.input, b);
-  const m = b.param(r.maxRows, 'bigint');
-  return `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${quoteIdent(schema.unit.sql)} ORDER BY ${order(b, 't')}) AS ${rn} FROM (${inner}) t) w WHERE ${rn} <= ${m}`;
-}
-
-/**
- * Each unit in at most maxGroups groups with at most perGroup rows in each (and rows with a key
- * outside a public list, or NULL, dropped first so they never use a unit's group budget). The
- * unit's groups are ranked by a salted hash of (unit, key), then the key itself, so distinct
- * groups never tie. Any choice made from the unit's own rows keeps the stability bound, so the
- * salt may be public: it is the plan key (the same plan picks the same groups, which keeps
- * repeated statements of one plan consistent and lets the property test couple runs).
- */
-function groupBoundSql(r: Extract<Relation, { op: 'bound' }>, b: Builder): string {
-  const schema = analyse(r.input).schema;
+function windowGroups(r: Bound, inner: string, schema: RelationSchema, first: string, eligible: string[], b: Builder, f: string): BoundedScan {
   const keys = r.by!.map((k) => schema.columns.get(k)!);
-  const restrict = keyRestriction(keys, 't.', b);
-  const inner = relationSql(r.input, b);
-  const restricted = `SELECT * FROM (${inner}) t WHERE ${restrict.join(' AND ')}`;
-  if (!schema.unit) return restricted;
-  const unit = quoteIdent(schema.unit.sql);
-  const keyList = keys.map((c) => `g.${quoteIdent(c.sql)}`).join(', ');
+  const unit = quoteIdent(schema.unit!.sql);
+  const keyList = (alias: string) => keys.map((c) => `${alias}.${quoteIdent(c.sql)}`).join(', ');
   const salt = b.param(b.salt, 'text');
   const inGroup = b.fresh('_cdm_gr');
+  const unmatched = b.fresh('_cdm_gu');
   const groupRank = b.fresh('_cdm_gk');
   const perGroup = b.param(r.perGroup ?? r.maxRows, 'bigint');
   const maxGroups = b.param(r.maxGroups ?? 1, 'bigint');
-  return `SELECT * FROM (SELECT g.*,
-            row_number() OVER (PARTITION BY g.${unit}, ${keyList} ORDER BY ${order(b, 'g')}) AS ${inGroup},
-            dense_rank() OVER (PARTITION BY g.${unit} ORDER BY md5(concat_ws(chr(31), ${salt}, g.${unit}::text, ${keys.map((c) => `g.${quoteIdent(c.sql)}::text`).join(', ')})), ${keyList}) AS ${groupRank}
-          FROM (${restricted}) g) w WHERE ${inGroup} <= ${perGroup} AND ${groupRank} <= ${maxGroups}`;
+  // `first` is TRUE when a unit's rows all match or none does: nothing to put first.
+  const miss = first === 'TRUE' ? 'FALSE' : `(${first}) IS NOT TRUE`;
+  const rows = `SELECT t.*,
+      row_number() OVER (PARTITION BY t.${unit}, ${keyList('t')} ORDER BY ${first === 'TRUE' ? '' : `${miss}, `}${order(b, 't')}) AS ${inGroup},
+      ${first === 'TRUE' ? 'FALSE' : `bool_and(${miss}) OVER (PARTITION BY t.${unit}, ${keyList('t')})`} AS ${unmatched}
+    FROM (${inner}) t${whereOf(eligible)}`;
+  const hash = `md5(concat_ws(chr(31), ${salt}, g.${unit}::text, ${keys.map((c) => `g.${quoteIdent(c.sql)}::text`).join(', ')}))`;
+  return {
+    from: `SELECT * FROM (SELECT g.*, dense_rank() OVER (PARTITION BY g.${unit} ORDER BY g.${unmatched}, ${hash}, ${keyList('g')}) AS ${groupRank} FROM (${rows}) g) w
+      WHERE ${inGroup} <= ${perGroup} AND ${groupRank} <= ${maxGroups}`,
+    keep: f,
+  };
 }
 
 const order = (b: Builder, alias: string) => b.target.rowOrder?.(alias) ?? 'random()';
