@@ -68,8 +68,12 @@ describe('request scope and in-process memo', { timeout: 120_000 }, () => {
     reads.length = 0;
     const r = await request({ ...COUNT, where: { age: { gte: 31 } } });
     assert.equal(r.cached, false);
-    const releaseReads = reads.filter((sql) => /FROM "public"."release" WHERE plan_key/.test(sql));
+    // The charge's own snapshot (src/governance/committer.ts) reads the release again, as part of
+    // the charge that decides under the audit head; apart from it, the preflight's read is the one.
+    const isChargeSnapshot = (sql: string) => sql.includes("'head', (SELECT json_build_object");
+    const releaseReads = reads.filter((sql) => /FROM "public"."release" WHERE plan_key/.test(sql) && !isChargeSnapshot(sql));
     assert.equal(releaseReads.length, 1, `one memo read (the preflight's): ${releaseReads.join(' | ')}`);
+    assert.equal(reads.filter(isChargeSnapshot).length, 1, 'one snapshot read by the charge');
   });
 
   test('revocation and the policy apply to memo hits too', async () => {
