@@ -77,10 +77,23 @@ function info(c: ColumnDeclaration, name: string, sql: string, filterable: boole
 
 const sqlName = (c: ColumnDeclaration) => c.sql ?? c.name;
 
+/**
+ * Columns a caller may filter (and group) on. Sensitive rows: declared numeric and categorical
+ * columns only (never ids or free text, whose values are not public). An open dataset's rows are
+ * public: every column.
+ */
+export function filterableColumns(ds: DatasetDeclaration, open: boolean): ColumnDeclaration[] {
+  return ds.columns.filter((c) => open || c.type === 'integer' || c.type === 'float' || c.type === 'categorical');
+}
+
+/** A dataset's columns as the planner and the predicate checker see them. */
+export function datasetColumns(ds: DatasetDeclaration, open: boolean): Map<string, ColumnInfo> {
+  const filterable = new Set(filterableColumns(ds, open));
+  return new Map(ds.columns.map((c) => [c.name, info(c, c.name, sqlName(c), filterable.has(c))]));
+}
+
 function sourceSchema(ds: DatasetDeclaration): RelationSchema {
-  // Sensitive rows may be filtered on declared numeric and categorical columns only (never on ids
-  // or free text, whose values are not public).
-  const columns = new Map(ds.columns.map((c) => [c.name, info(c, c.name, sqlName(c), c.type === 'integer' || c.type === 'float' || c.type === 'categorical')]));
+  const columns = datasetColumns(ds, false);
   const unit = ds.privacyUnit === 'row' ? undefined : columns.get(ds.privacyUnit);
   return { datasets: [ds], columns, unit, contribution: { rows: unit ? Infinity : 1 }, defaults: ds.contribution };
 }

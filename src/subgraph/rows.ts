@@ -2,7 +2,10 @@ import DataLoader from 'dataloader';
 import { authoriseQuery } from '../auth/authorise.js';
 import type { DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
 import { badInput } from '../errors.js';
-import { compileWhere, filterSql } from '../query/filters.js';
+import { whereCondition } from '../core/dialect/postgres.js';
+import { checkPredicate } from '../core/predicate.js';
+import { datasetColumns } from '../core/stability.js';
+import { whereToPredicate } from '../query/plan.js';
 import type { WhereInput } from '../query/types.js';
 import { qualified, quoteIdent } from '../storage/database.js';
 import type { SubgraphContext } from './context.js';
@@ -19,14 +22,17 @@ export function openRowsResolvers(domain: DomainDeclaration, ds: DatasetDeclarat
   const t = names(domain).dataset(ds);
   const key = ds.columns.find((c) => c.name === ds.key) ?? ds.columns[0]!;
   const select = ds.columns.map((c) => `${quoteIdent(c.sql)} AS ${quoteIdent(c.name)}`).join(', ');
+  // Open rows are public: every column may filter, checked and compiled like any DP filter.
+  const columns = datasetColumns(ds, true);
   return {
     [t.type]: {
       rows: async (_: unknown, args: { first?: number; after?: string; where?: WhereInput }, ctx: SubgraphContext) => {
         authoriseQuery(ctx.caller, domain);
         const first = args.first ?? 20;
         if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}.`, { field: 'first' });
-        const params: unknown[] = [];
-        const where = filterSql(compileWhere(ds, args.where, true), params);
+        const filter = whereCondition(checkPredicate(whereToPredicate(args.where), columns), columns);
+        const params = filter.params;
+        const where = filter.sql;
         const total = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(ctx.db, ds.table)} WHERE ${where}`, [...params]);
         let cond = where;
         if (args.after != null) {

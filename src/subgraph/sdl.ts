@@ -1,5 +1,5 @@
 import type { ColumnDeclaration, DatasetDeclaration, DomainDeclaration } from '../domain/declaration.js';
-import { filterableColumns } from '../query/filters.js';
+import { filterableColumns } from '../core/stability.js';
 import { describeColumn, enumValue, names } from './naming.js';
 
 /**

@@ -158,6 +158,23 @@ export function meshSuite(backend: Backend) {
       assert.deepEqual(ent.body.data._entities.map((e: any) => e?.id ?? null), ['C002', 'C001', null]);
     });
 
+    test('open dataset rows filter with the core predicate checker: exact rows, clear refusals', async () => {
+      const all: any = await m.gql(`{ reference { clinics { rows(first: 100) { edges { node { id region beds } } } } } }`, {}, analyst);
+      const rows = all.body.data.reference.clinics.rows.edges.map((e: any) => e.node);
+      const expected = rows.filter((r: any) => ['north', 'east'].includes(r.region) && r.beds >= 50).map((r: any) => r.id).sort();
+      const q = `{ reference { clinics { rows(first: 100, where: { region: { in: ["north", "east"] }, beds: { gte: 50 } }) { totalCount edges { node { id } } } } } }`;
+      const r: any = await m.gql(q, {}, analyst);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+      assert.deepEqual(r.body.data.reference.clinics.rows.edges.map((e: any) => e.node.id).sort(), expected);
+      assert.equal(r.body.data.reference.clinics.rows.totalCount, expected.length);
+      const byId: any = await m.gql(`{ reference { clinics { rows(where: { id: { eq: "C002" } }) { edges { node { id } } } } } }`, {}, analyst);
+      assert.deepEqual(byId.body.data.reference.clinics.rows.edges.map((e: any) => e.node.id), ['C002'], 'open rows filter on ids too');
+      for (const bad of ['region: { eq: "nowhere" }', 'beds: { in: [] }', 'name: { eq: "a\\u0000b" }']) {
+        const refused: any = await m.gql(`{ reference { clinics { rows(where: { ${bad} }) { totalCount } } } }`, {}, analyst);
+        assert.equal(refused.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', `${bad}: ${JSON.stringify(refused.body.errors)}`);
+      }
+    });
+
     test('admin flows: analysts are FORBIDDEN, admins set a budget that me { censusBudget } then shows', async () => {
       const mutation = `mutation { censusSetBudget(principal: "carol", epsilon: 3, delta: 1e-6) { principal epsilon } }`;
       const denied = await m.gql(mutation, {}, analyst);

@@ -269,6 +269,20 @@ function gridValue(col: string, grid: { g: number; lo: bigint; hi: bigint }, b: 
   return `(CASE WHEN ${col} IS NULL THEN NULL ELSE round(LEAST(GREATEST(${col}::float8 / ${g}, ${lo}), ${hi}))::bigint END)`;
 }
 
+/**
+ * A checked predicate (core/predicate.ts checkPredicate) alone, as a WHERE condition on the bare
+ * columns of one table, its values as $1.. parameters: the row filter of OPEN datasets' rows,
+ * compiled by the same code as every DP filter.
+ */
+export function whereCondition(p: Predicate, columns: Map<string, ColumnInfo>): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const param = (v: unknown, cast: string) => {
+    params.push(v);
+    return `$${params.length}::${cast}`;
+  };
+  return { sql: predicateSql(p, { columns }, { param }), params };
+}
+
 /** A relation alone as one parameterised SELECT (e.g. the bounded rows a synthetic fit reads). */
 export function relationStatement(r: Relation, target: SqlTarget): { sql: string; params: unknown[] } {
   const b = new Builder(target);
@@ -358,7 +372,7 @@ const order = (b: Builder, alias: string) => b.target.rowOrder?.(alias) ?? 'rand
 const CAST: Record<string, string> = { integer: 'numeric', float: 'float8', categorical: 'text', text: 'text', id: 'text' };
 
 /** A validated, canonical predicate as SQL (values as parameters, LIKE patterns too). */
-export function predicateSql(p: Predicate, schema: RelationSchema, b: Builder): string {
+export function predicateSql(p: Predicate, schema: Pick<RelationSchema, 'columns'>, b: Pick<Builder, 'param'>): string {
   switch (p.op) {
     case 'true':
       return 'TRUE';
