@@ -71,7 +71,7 @@ function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
   const grouped = r.op === 'bound' && (r.by ?? []).every((k) => plan.groupBy.some((c) => c.name === k));
   const { from, filter, keysAfterGrouping } = scanOf(plan, b, grouped);
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
-  const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b, filter)}::text AS ${s.id}`);
+  const cols = plan.statistics.map((s) => `${statisticSql(s, plan.schema, b, filter, notNullIn(plan, b))}::text AS ${s.id}`);
   const group = plan.groupBy.length ? ` GROUP BY ${plan.groupBy.map((_, i) => `k${i}`).join(', ')}` : '';
   // Key selection releases keys found in the data: only keys with a kept, matching row are
   // candidates (rows read but not counted must not make a key appear).
@@ -88,7 +88,7 @@ function statisticsStatement(plan: Plan, target: SqlTarget): Statement {
 function quantileStatement(plan: Plan, q: QuantileMeasurement, target: SqlTarget): Statement {
   const b = new Builder(target, plan.key);
   const { from, filter } = scanOf(plan, b);
-  const v = gridValue(`x.${quoteIdent(q.column.sql)}`, q.grid, b);
+  const v = gridValue(`x.${quoteIdent(q.column.sql)}`, q.grid, b, notNullIn(plan, b)(q.column.sql));
   const lo = b.param(q.grid.lo.toString(), 'bigint');
   const w = b.param(q.binWidth.toString(), 'bigint');
   const keys = plan.groupBy.map((c, i) => `x.${quoteIdent(c.sql)}::text AS k${i}`);
@@ -264,12 +264,12 @@ function keyRestriction(keys: ColumnInfo[], expr: (c: ColumnInfo) => string, b: 
   return keys.map((c) => (c.categories && c.type === 'categorical' ? `${expr(c)}::text = ANY(${b.param(c.categories, 'text[]')})` : `${expr(c)} IS NOT NULL`));
 }
 
-function statisticSql(s: Statistic, schema: RelationSchema, b: Builder, filter: string): string {
+function statisticSql(s: Statistic, schema: RelationSchema, b: Builder, filter: string, notNull: (sql: string) => boolean): string {
   const only = filter === 'TRUE' ? '' : ` FILTER (WHERE ${filter})`;
   if (s.kind === 'units') return schema.unit ? `count(DISTINCT x.${quoteIdent(schema.unit.sql)})${only}` : `count(*)${only}`;
   if (s.kind === 'count') return s.column ? `count(x.${quoteIdent(s.column.sql)})${only}` : `count(*)${only}`;
   const grid = s.grid!;
-  const v = gridValue(`x.${quoteIdent(s.column!.sql)}`, grid, b);
+  const v = gridValue(`x.${quoteIdent(s.column!.sql)}`, grid, b, notNull(s.column!.sql));
   if (s.kind === 'sum') return `coalesce(sum(${v})${only}, 0)`;
   const mid = b.param(grid.mid.toString(), 'bigint');
   if (s.kind === 'centredSum') return `coalesce(sum(${v} - ${mid})${only}, 0)`;
@@ -284,12 +284,25 @@ function statisticSql(s: Statistic, schema: RelationSchema, b: Builder, filter: 
  * BEFORE the integer cast, in float8: NaN sorts above every number (so it becomes hi) and
  * +-Infinity or huge values clamp too. A cast first would fail the whole query on one person's
  * outlier, and a failure that depends on one person's value is itself a leak.
+ * The float8 -> bigint cast rounds to the nearest integer, ties to even: PostgreSQL's dtoi8 applies
+ * rint() before its range check, exactly what round(float8) (dround: rint()) does, and rint is
+ * idempotent, so `y::bigint` = `round(y)::bigint` for every float8 y (one function call less per
+ * row, issue 17). The CASE keeps NULL from becoming lo (GREATEST ignores NULLs); on a column the
+ * database keeps NOT NULL (`notNull`) it never fires and is left out.
  */
-function gridValue(col: string, grid: { g: number; lo: bigint; hi: bigint }, b: Builder): string {
+function gridValue(col: string, grid: { g: number; lo: bigint; hi: bigint }, b: Builder, notNull = false): string {
   const lo = b.param(grid.lo.toString(), 'float8');
   const hi = b.param(grid.hi.toString(), 'float8');
   const g = b.param(grid.g, 'float8');
-  return `(CASE WHEN ${col} IS NULL THEN NULL ELSE round(LEAST(GREATEST(${col}::float8 / ${g}, ${lo}), ${hi}))::bigint END)`;
+  const clamped = `LEAST(GREATEST(${col}::float8 / ${g}, ${lo}), ${hi})::bigint`;
+  return notNull ? `(${clamped})` : `(CASE WHEN ${col} IS NULL THEN NULL ELSE ${clamped} END)`;
+}
+
+/** Which columns of the rows a plan's aggregates read the database keeps NOT NULL (its source table's). */
+function notNullIn(plan: Plan, b: Builder): (sql: string) => boolean {
+  const r = plan.relation;
+  const base = r.op === 'bound' ? (r.input.op === 'filter' ? r.input.input : r.input) : undefined;
+  return (sql) => base?.op === 'source' && b.target.notNull?.(base.dataset, sql) === true;
 }
 
 /** A relation alone as one parameterised SELECT (e.g. the bounded rows a synthetic fit reads). */
