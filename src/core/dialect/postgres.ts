@@ -140,8 +140,11 @@ function boundedScan(r: Bound, b: Builder, grouped = false): BoundedScan {
   const filtered = r.input.op === 'filter' ? r.input : undefined;
   const base = filtered ? filtered.input : r.input;
   const schema = analyse(base).schema;
-  const integerStored = (sql: string) => base.op === 'source' && b.target.integerStored?.(base.dataset, sql) === true;
-  const f = filtered ? predicateSql(filtered.predicate, schema, b, integerStored) : 'TRUE';
+  const stored: StoredFacts = {
+    integer: (sql) => base.op === 'source' && b.target.integerStored?.(base.dataset, sql) === true,
+    notNull: (sql) => base.op === 'source' && b.target.notNull?.(base.dataset, sql) === true,
+  };
+  const f = filtered ? predicateSql(filtered.predicate, schema, b, stored) : 'TRUE';
   const keyColumns = (r.by ?? []).map((k) => schema.columns.get(k)!);
   const eligible = () => keyRestriction(keyColumns, (c) => `t.${quoteIdent(c.sql)}`, b);
   if (!schema.unit) return { from: `SELECT * FROM (${relationSql(base, b)}) t${whereOf(eligible())}`, keep: f };
@@ -150,7 +153,7 @@ function boundedScan(r: Bound, b: Builder, grouped = false): BoundedScan {
   // data). Grouping keys decide only through NULLs (the loader rejects values off a public list;
   // a prepared table holding some keeps fewer rows of the units that have them). When a unit's
   // rows all match or none does, choosing matching rows first changes nothing and is skipped.
-  const enforced = (c: string) => base.op === 'source' && b.target.notNull?.(base.dataset, schema.columns.get(c)!.sql) === true;
+  const enforced = (c: string) => stored.notNull(schema.columns.get(c)!.sql);
   const decidedBy = [...(filtered ? decidingColumns(filtered.predicate, enforced) : []), ...(r.by ?? []).filter((c) => !enforced(c))];
   const perUnit = decidedBy.every((c) => schema.columns.get(c)?.declaration.perUnit === true);
   const rows = rowLimit(r);
@@ -393,18 +396,27 @@ const order = (b: Builder, alias: string) => b.target.rowOrder?.(alias) ?? 'rand
 
 const CAST: Record<string, string> = { integer: 'numeric', float: 'float8', categorical: 'text', text: 'text', id: 'text' };
 
+/** What the catalog says of the scanned table's columns (`sql` names); nothing when not a table. */
+interface StoredFacts {
+  integer(sql: string): boolean;
+  notNull(sql: string): boolean;
+}
+const NOTHING_STORED: StoredFacts = { integer: () => false, notNull: () => false };
+
 /**
  * A validated, canonical predicate as SQL (values as parameters, LIKE patterns too). An integer
  * column is compared as numeric, whatever its stored type. When the catalog says it is stored as
- * smallint, integer or bigint (`integerStored`) and the values are integers (|v| <= 1e15 < 2^53,
+ * smallint, integer or bigint (`stored.integer`) and the values are integers (|v| <= 1e15 < 2^53,
  * checkPredicate), `col OP v::bigint` is the same test: PostgreSQL's int2/int4/int8 cross-type
  * operators compare the two integers exactly, as numeric does, and NULL gives NULL either way; it
- * only skips a numeric conversion per row (issue 17: ~20% of a filtered count at 1M rows).
+ * only skips a numeric conversion per row (issue 17: ~20% of a filtered count at 1M rows). On a
+ * column the database keeps NOT NULL (`stored.notNull`), `IS NULL` is false on every row: FALSE,
+ * which the planner folds away.
  */
-export function predicateSql(p: Predicate, schema: RelationSchema, b: Builder, integerStored: (sql: string) => boolean = () => false): string {
+export function predicateSql(p: Predicate, schema: Pick<RelationSchema, 'columns'>, b: Pick<Builder, 'param'>, stored: StoredFacts = NOTHING_STORED): string {
   // The column as compared, and the cast of the values it is compared with.
   const operand = (c: ColumnInfo, values: unknown[]): [string, string] =>
-    c.type === 'integer' && integerStored(c.sql) && values.every((v) => typeof v === 'number' && Number.isSafeInteger(v))
+    c.type === 'integer' && stored.integer(c.sql) && values.every((v) => typeof v === 'number' && Number.isSafeInteger(v))
       ? [quoteIdent(c.sql), 'bigint']
       : [`${quoteIdent(c.sql)}::${CAST[c.type]!}`, CAST[c.type]!];
   switch (p.op) {
@@ -412,9 +424,9 @@ export function predicateSql(p: Predicate, schema: RelationSchema, b: Builder, i
       return 'TRUE';
     case 'and':
     case 'or':
-      return `(${p.args.map((a) => predicateSql(a, schema, b, integerStored)).join(p.op === 'and' ? ' AND ' : ' OR ')})`;
+      return `(${p.args.map((a) => predicateSql(a, schema, b, stored)).join(p.op === 'and' ? ' AND ' : ' OR ')})`;
     case 'not':
-      return `(NOT ${predicateSql(p.arg, schema, b, integerStored)})`;
+      return `(NOT ${predicateSql(p.arg, schema, b, stored)})`;
     case 'in': {
       const c = schema.columns.get(p.column)!;
       const [col, cast] = operand(c, p.values);
@@ -425,8 +437,10 @@ export function predicateSql(p: Predicate, schema: RelationSchema, b: Builder, i
       const [col, cast] = operand(c, [p.value]);
       return `${col} ${p.cmp} ${b.param(p.value, cast)}`;
     }
-    case 'isNull':
-      return `${quoteIdent(schema.columns.get(p.column)!.sql)} IS NULL`;
+    case 'isNull': {
+      const sql = schema.columns.get(p.column)!.sql;
+      return stored.notNull(sql) ? 'FALSE' : `${quoteIdent(sql)} IS NULL`;
+    }
     case 'like':
       return `${quoteIdent(schema.columns.get(p.column)!.sql)}::text LIKE ${b.param(p.pattern, 'text')}`;
   }
