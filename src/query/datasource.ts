@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { DatasetDeclaration } from '../domain/declaration.js';
 import { quoteIdent, type SqlTarget } from '../core/dialect/postgres.js';
-import { notNullColumns, unitColumn, verifiedRank } from '../seed/rank.js';
+import { storedColumns, unitColumn, verifiedRank } from '../seed/rank.js';
 import type { DomainDatabase } from '../storage/database.js';
 
 /**
@@ -32,6 +32,8 @@ class SchemaDataSource implements DataSource {
   private readonly rankedTables = new Set<string>();
   /** NOT NULL columns per table (enforced by the database, read from its catalog). */
   private readonly notNull = new Map<string, Set<string>>();
+  /** Columns stored as smallint, integer or bigint per table (from the catalog). */
+  private readonly integers = new Map<string, Set<string>>();
   private readonly checked = new Map<string, number>();
   private readonly versions = new Map<string, { v: string; at: number }>();
   constructor(
@@ -49,6 +51,7 @@ class SchemaDataSource implements DataSource {
       scratch: (name) => `${quoteIdent(this.schema)}.${quoteIdent(name)}`,
       ranked: (ds) => this.rankedTables.has(ds.table),
       notNull: (ds, column) => this.notNull.get(ds.table)?.has(column) === true,
+      integerStored: (ds, column) => this.integers.get(ds.table)?.has(column) === true,
     };
   }
   version(ds: DatasetDeclaration): string {
@@ -72,7 +75,9 @@ class SchemaDataSource implements DataSource {
       const ok = unit ? await verifiedRank({ schema: this.schema, query: this.run }, ds.table, unit.sql) : false;
       if (ok) this.rankedTables.add(ds.table);
       else this.rankedTables.delete(ds.table);
-      this.notNull.set(ds.table, new Set(await notNullColumns({ schema: this.schema, query: this.run }, ds.table)));
+      const stored = await storedColumns({ schema: this.schema, query: this.run }, ds.table);
+      this.notNull.set(ds.table, new Set(stored.filter((c) => c.notNull).map((c) => c.name)));
+      this.integers.set(ds.table, new Set(stored.filter((c) => c.integer).map((c) => c.name)));
       this.checked.set(ds.table, Date.now());
     }
   }
@@ -80,6 +85,7 @@ class SchemaDataSource implements DataSource {
   reset() {
     this.rankedTables.clear();
     this.notNull.clear();
+    this.integers.clear();
     this.checked.clear();
     this.versions.clear();
   }

@@ -92,12 +92,20 @@ async function enforceNotNull(db: DomainDatabase, ds: DatasetDeclaration, table:
   if (full.length > 0) await db.exec(`ALTER TABLE ${qualified(db, table)} ${full.map((c) => `ALTER COLUMN ${quoteIdent(c.sql)} SET NOT NULL`).join(', ')}`);
 }
 
-/** Columns of `table` the database keeps NOT NULL (read where the dialect relies on it). */
-export async function notNullColumns(db: Pick<DomainDatabase, 'schema' | 'query'>, table: string): Promise<string[]> {
-  const rows = await db.query<{ name: string }>(
-    `SELECT a.attname AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped`,
+/** What the catalog says of each column of `table`: NOT NULL (enforced) and stored as an integer type. */
+export interface StoredColumn {
+  name: string;
+  notNull: boolean;
+  /** smallint, integer or bigint: compared exactly with a bigint (src/core/dialect/postgres.ts). */
+  integer: boolean;
+}
+
+/** Columns of `table` as stored (read where the dialect relies on NOT NULL or integer storage). */
+export async function storedColumns(db: Pick<DomainDatabase, 'schema' | 'query'>, table: string): Promise<StoredColumn[]> {
+  return db.query<StoredColumn>(
+    `SELECT a.attname AS name, a.attnotnull AS "notNull", a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) AS integer
+     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`,
     [db.schema, table],
   );
-  return rows.map((r) => r.name);
 }
