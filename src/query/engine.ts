@@ -234,6 +234,13 @@ export class QueryEngine {
     const releases = this.scope(caller).releases;
     for (const key of plans.keys()) if (this.lifecycle.known(key, releases)) plans.delete(key);
     if (plans.size === 0) return;
+    // One new release: its own charge checks both caps (and finds it if it was released since)
+    // under the audit head, before any data is read, so an operation-level read would only repeat
+    // that check. The lifecycle skips its memo read for it too: the charge's snapshot is the read.
+    if (plans.size === 1) {
+      releases.unreleased.add(plans.keys().next().value!);
+      return;
+    }
     const cap = { epsilon: policy.totalEpsilon, delta: policy.totalDelta };
     const datasets = [...new Set([...plans.values()].map((p) => p.dataset))];
     // Not found in memory: most likely new, so the budget reads go out with the release read.

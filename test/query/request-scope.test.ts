@@ -64,16 +64,28 @@ describe('request scope and in-process memo', { timeout: 120_000 }, () => {
     assert.equal(prepares, 1, 'planned once for the whole request');
   });
 
-  test('a new plan reads its release and the budgets once, before the charge', async () => {
+  test('a new plan is read once, by its charge; an operation of several new plans reads releases and budgets once before', async () => {
+    // The charge's own snapshot (src/governance/committer.ts) reads the release and the budgets
+    // under the audit head: for ONE new release it is the only read (the operation-level check
+    // would repeat it).
+    const isChargeSnapshot = (sql: string) => sql.includes("'head', (SELECT json_build_object");
+    const releaseReads = () => reads.filter((sql) => /FROM "public"."release" WHERE plan_key/.test(sql) && !isChargeSnapshot(sql));
     reads.length = 0;
     const r = await request({ ...COUNT, where: { age: { gte: 31 } } });
     assert.equal(r.cached, false);
-    // The charge's own snapshot (src/governance/committer.ts) reads the release again, as part of
-    // the charge that decides under the audit head; apart from it, the preflight's read is the one.
-    const isChargeSnapshot = (sql: string) => sql.includes("'head', (SELECT json_build_object");
-    const releaseReads = reads.filter((sql) => /FROM "public"."release" WHERE plan_key/.test(sql) && !isChargeSnapshot(sql));
-    assert.equal(releaseReads.length, 1, `one memo read (the preflight's): ${releaseReads.join(' | ')}`);
+    assert.deepEqual(releaseReads(), [], 'no memo read apart from the charge');
     assert.equal(reads.filter(isChargeSnapshot).length, 1, 'one snapshot read by the charge');
+    // Two new plans: the operation-level check reads both releases in one query, with the budgets.
+    reads.length = 0;
+    const caller: Caller = { id: 'ana', roles: ['analyst'] };
+    const a: AggregateRequest = { ...COUNT, where: { age: { gte: 32 } } };
+    const b: AggregateRequest = { ...COUNT, where: { age: { gte: 33 } } };
+    await engine.preflight(caller, [{ dataset: 'adults', request: a }, { dataset: 'adults', request: b }]);
+    assert.equal(releaseReads().length, 1, `one memo read for the operation: ${releaseReads().join(' | ')}`);
+    assert.ok(reads.some((sql) => /principal_budget/.test(sql)), 'the budgets are read with it');
+    const [ra, rb] = [await engine.run(caller, 'adults', a), await engine.run(caller, 'adults', b)];
+    assert.equal(ra.cached || rb.cached, false);
+    assert.equal(releaseReads().length, 1, 'the lifecycle does not read them again');
   });
 
   test('revocation and the policy apply to memo hits too', async () => {
