@@ -232,7 +232,7 @@ function report(ctx: BenchContext, runs: Run[], sequential: Sequential[], comman
     tables: [table, gatewayTable],
     notes: [
       ...notes,
-      `Both kinds go through the same router and one subgraph hop. A memoised DP answer is not free for the subgraph: the operation-level budget check plans the field and reads the effective policy, the revocation flag and the memo table before returning the stored release; the trivial field ${cfg.trivial === 'me' ? "only echoes the token's subject" : 'reads the static catalog'}. On ${availableParallelism()} shared cores the router, the subgraph processes and the load generator compete for the CPU, so throughput follows the CPU time per request; without a router the subgraph also gets the router's share of the CPU.`,
+      `Both kinds go through the same router and one subgraph hop. A memoised DP answer reads no database (the plan, the caller's policy and revocation, and the release come from the process's caches), but it is still parsed, planned, authorised and policy-checked before the stored release is returned; the trivial field ${cfg.trivial === 'me' ? "only echoes the token's subject" : 'reads the static catalog'}. On ${availableParallelism()} shared cores the router, the subgraph processes and the load generator compete for the CPU, so throughput follows the CPU time per request; without a router the subgraph also gets the router's share of the CPU.`,
     ],
     goals,
     seconds: 0,
