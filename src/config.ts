@@ -68,6 +68,8 @@ export const ConfigSchema = z.object({
   CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION: positiveInt.default(1_000_000),
   /** Default of the policy's maxConcurrentExports: CSV exports one principal may stream at once from a subgraph. */
   CDM_MAX_CONCURRENT_EXPORTS: positiveInt.default(2),
+  /** Default of the policy's maxConcurrentOperations: operations computing new DP releases one principal runs at once per subgraph. */
+  CDM_MAX_CONCURRENT_OPERATIONS: positiveInt.default(16),
   /** Longest accepted token lifetime: seconds or a duration such as 12h / 7d / 30m (default 24h). */
   CDM_MAX_TOKEN_LIFETIME: z.string().optional(),
   /** Query planner bound at the gateway (candidate plans evaluated per operation). */

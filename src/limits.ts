@@ -292,14 +292,15 @@ export function checkWork(policy: Pick<EffectivePolicy, 'maxRowsPerOperation'>, 
 }
 
 /**
- * Operations one principal runs at once, per process (exports: the policy's maxConcurrentExports).
+ * Operations one principal runs at once, per process (the policy's maxConcurrentExports for CSV
+ * exports, maxConcurrentOperations for operations computing new DP releases).
  * `take` refuses with RATE_LIMITED when the principal is at its limit, else returns the release.
  */
 export class ConcurrencyLimit {
   private readonly running = new Map<string, number>();
-  take(principal: string, limit: number, what: string): () => void {
+  take(principal: string, limit: number, what: string, field: string): () => void {
     const n = this.running.get(principal) ?? 0;
-    if (n >= limit) throw new MeshError(ErrorCode.RATE_LIMITED, `At most ${limit} ${what} at once per principal (maxConcurrentExports); wait for one to finish.`, { limit });
+    if (n >= limit) throw new MeshError(ErrorCode.RATE_LIMITED, `At most ${limit} ${what} at once per principal (${field}); wait for one to finish.`, { limit, field });
     this.running.set(principal, n + 1);
     let released = false;
     return () => {

@@ -23,6 +23,11 @@ export interface EffectivePolicy {
   maxRowsPerOperation: number;
   /** CSV exports one principal may stream at once (per subgraph). Default CDM_MAX_CONCURRENT_EXPORTS. */
   maxConcurrentExports: number;
+  /**
+   * Operations computing new DP releases that one principal may run at once (per subgraph; memoised
+   * answers take no slot). Default CDM_MAX_CONCURRENT_OPERATIONS.
+   */
+  maxConcurrentOperations: number;
 }
 
 export interface PolicyPatch {
@@ -33,6 +38,7 @@ export interface PolicyPatch {
   rateLimitPerMinute?: number | null;
   maxRowsPerOperation?: number | null;
   maxConcurrentExports?: number | null;
+  maxConcurrentOperations?: number | null;
 }
 
 export const scopesFor = (caller: Caller) => ['domain', ...caller.roles.map((r) => `role:${r}`), `principal:${caller.id}`];
@@ -52,6 +58,7 @@ interface PolicyRow {
   rateLimitPerMinute: number | null;
   maxRowsPerOperation: number | null;
   maxConcurrentExports: number | null;
+  maxConcurrentOperations: number | null;
 }
 
 /** The declaration's defaults overridden by the caller's scopes, least to most specific (pure). */
@@ -65,6 +72,7 @@ export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: r
     rateLimitPerMinute: domain.policy.rateLimitPerMinute ?? null,
     maxRowsPerOperation: config().CDM_MAX_SYNTHETIC_ROWS_PER_OPERATION,
     maxConcurrentExports: config().CDM_MAX_CONCURRENT_EXPORTS,
+    maxConcurrentOperations: config().CDM_MAX_CONCURRENT_OPERATIONS,
   };
   for (const r of mine) {
     if (r.totalEpsilon != null) p.totalEpsilon = r.totalEpsilon;
@@ -74,6 +82,7 @@ export function resolvePolicy(domain: DomainDeclaration, caller: Caller, rows: r
     if (r.rateLimitPerMinute != null) p.rateLimitPerMinute = r.rateLimitPerMinute;
     if (r.maxRowsPerOperation != null) p.maxRowsPerOperation = r.maxRowsPerOperation;
     if (r.maxConcurrentExports != null) p.maxConcurrentExports = r.maxConcurrentExports;
+    if (r.maxConcurrentOperations != null) p.maxConcurrentOperations = r.maxConcurrentOperations;
   }
   return p;
 }

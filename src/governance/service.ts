@@ -36,6 +36,7 @@ export interface PolicyView {
   rateLimitPerMinute: number | null;
   maxRowsPerOperation: number | null;
   maxConcurrentExports: number | null;
+  maxConcurrentOperations: number | null;
 }
 
 const SCOPE = /^(domain|role:[a-zA-Z][a-zA-Z0-9:_-]{0,60}|principal:.{1,200})$/s;
@@ -136,11 +137,11 @@ export class GovernanceService {
     const view = validatePolicy(scope, patch);
     await this.audited(actor, 'admin.setPolicy', { scope, policy: patch }, async (q) => {
       await q(
-        `INSERT INTO ${this.t('policy')} (scope, total_epsilon, total_delta, max_epsilon_per_query, allowed_aggregates, rate_limit_per_minute, max_rows_per_operation, max_concurrent_exports, updated_at)
-         VALUES ($1, $2, $3, $4, $5::text[], $6, $7, $8, now())
+        `INSERT INTO ${this.t('policy')} (scope, total_epsilon, total_delta, max_epsilon_per_query, allowed_aggregates, rate_limit_per_minute, max_rows_per_operation, max_concurrent_exports, max_concurrent_operations, updated_at)
+         VALUES ($1, $2, $3, $4, $5::text[], $6, $7, $8, $9, now())
          ON CONFLICT (scope) DO UPDATE SET total_epsilon = $2, total_delta = $3, max_epsilon_per_query = $4, allowed_aggregates = $5::text[], rate_limit_per_minute = $6,
-           max_rows_per_operation = $7, max_concurrent_exports = $8, updated_at = now()`,
-        scope, view.totalEpsilon, view.totalDelta, view.maxEpsilonPerQuery, view.allowedAggregates ?? [], view.rateLimitPerMinute, view.maxRowsPerOperation, view.maxConcurrentExports,
+           max_rows_per_operation = $7, max_concurrent_exports = $8, max_concurrent_operations = $9, updated_at = now()`,
+        scope, view.totalEpsilon, view.totalDelta, view.maxEpsilonPerQuery, view.allowedAggregates ?? [], view.rateLimitPerMinute, view.maxRowsPerOperation, view.maxConcurrentExports, view.maxConcurrentOperations,
       );
     });
     return view;
@@ -248,7 +249,7 @@ export function validatePolicy(scope: string, p: PolicyPatch): PolicyView {
     throw badInput('maxEpsilonPerQuery must be in (0, 100].', { field: 'policy.maxEpsilonPerQuery' });
   if (p.rateLimitPerMinute != null && !(Number.isInteger(p.rateLimitPerMinute) && p.rateLimitPerMinute >= 1))
     throw badInput('rateLimitPerMinute must be an integer >= 1.', { field: 'policy.rateLimitPerMinute' });
-  for (const field of ['maxRowsPerOperation', 'maxConcurrentExports'] as const) {
+  for (const field of ['maxRowsPerOperation', 'maxConcurrentExports', 'maxConcurrentOperations'] as const) {
     const v = p[field];
     if (v != null && !(Number.isInteger(v) && v >= 1)) throw badInput(`${field} must be an integer >= 1.`, { field: `policy.${field}` });
   }
@@ -263,5 +264,6 @@ export function validatePolicy(scope: string, p: PolicyPatch): PolicyView {
     rateLimitPerMinute: p.rateLimitPerMinute ?? null,
     maxRowsPerOperation: p.maxRowsPerOperation ?? null,
     maxConcurrentExports: p.maxConcurrentExports ?? null,
+    maxConcurrentOperations: p.maxConcurrentOperations ?? null,
   };
 }

@@ -19,7 +19,7 @@ import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
 import { checkPolicy, LruCache, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
 import { config } from '../config.js';
-import { checkWork } from '../limits.js';
+import { checkWork, ConcurrencyLimit } from '../limits.js';
 
 /**
  * The one path every DP answer takes (resolvers are thin adapters over it): a request compiles to
@@ -65,6 +65,8 @@ export class QueryEngine {
   // Each release holds a connection for its charge, its query and its completion: bounding how many
   // run at once keeps an operation with many DP fields from starving the connection pool.
   private readonly releases = new Semaphore(config().CDM_CONCURRENT_RELEASES);
+  /** Operations computing new releases, per principal (the policy's maxConcurrentOperations). */
+  private readonly operations = new ConcurrencyLimit();
   /** Plans of typed fields by data version and arguments (see `prepare`). */
   private readonly plans = new LruCache<Plan>(2_000);
   readonly synthetic: SyntheticService;
@@ -202,7 +204,7 @@ export class QueryEngine {
    * The plans are kept for the resolvers; releases found in memory cost no database read, the
    * others one read, done alongside the budget reads.
    */
-  async preflight(caller: Caller, items: OperationItem[]): Promise<void> {
+  async preflight(caller: Caller, items: OperationItem[]): Promise<(() => void) | undefined> {
     // Work first (src/limits.ts): synthetic pages and public buckets, every field and alias together.
     const work = { syntheticRows: 0, buckets: 0 };
     const plans = new Map<string, { dataset: string; costs: Plan['costs'] }>();
@@ -234,6 +236,20 @@ export class QueryEngine {
     const releases = this.scope(caller).releases;
     for (const key of plans.keys()) if (this.lifecycle.known(key, releases)) plans.delete(key);
     if (plans.size === 0) return;
+    // New releases will be computed: the operation holds one of the principal's slots until it
+    // ends (the caller calls what this returns); a refusal below frees it at once.
+    const endOperation = this.operations.take(caller.id, policy.maxConcurrentOperations, 'operations computing new DP releases', 'maxConcurrentOperations');
+    try {
+      await this.checkBudgets(caller, policy, plans, releases);
+    } catch (e) {
+      endOperation();
+      throw e;
+    }
+    return endOperation;
+  }
+
+  /** The operation's new releases against the principal's cap and each dataset's global cap. */
+  private async checkBudgets(caller: Caller, policy: EffectivePolicy, plans: Map<string, { dataset: string; costs: Plan['costs'] }>, releases: RequestReleases): Promise<void> {
     // One new release: its own charge checks both caps (and finds it if it was released since)
     // under the audit head, before any data is read, so an operation-level read would only repeat
     // that check. The lifecycle skips its memo read for it too: the charge's snapshot is the read.

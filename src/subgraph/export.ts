@@ -39,7 +39,7 @@ export function exportRoute(domain: DomainDeclaration, engine: QueryEngine, veri
       // The work limits of the caller's policy, at the same check point as GraphQL operations.
       const policy = await engine.policyFor(caller);
       checkWork(policy, { exportedRows: rows });
-      res.once('close', exporting.take(caller.id, policy.maxConcurrentExports, 'CSV exports'));
+      res.once('close', exporting.take(caller.id, policy.maxConcurrentExports, 'CSV exports', 'maxConcurrentExports'));
       const { info, model } = await engine.synthetic.model(caller, ds, { epsilon: num('epsilon'), delta: num('delta') });
       res.writeHead(200, {
         'content-type': 'text/csv; charset=utf-8',

@@ -33,18 +33,23 @@ export function operationCostPlugin(domain: DomainDeclaration): ApolloServerPlug
   const datasetByType = new Map(domain.datasets.map((ds) => [names(domain).dataset(ds).type, ds]));
   return {
     async requestDidStart() {
+      // An operation computing new releases holds one of its principal's slots until its response.
+      let endOperation: (() => void) | undefined;
       return {
         async didResolveOperation(rc) {
           if (domain.sensitivity !== 'sensitive' || !rc.operation) return;
           try {
             const items = dpFieldsOf(rc.schema, rc.document, rc.operation, rc.request.variables ?? {}, datasetByType, domain);
-            if (items.length > 0) await rc.contextValue.engine.preflight(rc.contextValue.caller, items);
+            if (items.length > 0) endOperation = await rc.contextValue.engine.preflight(rc.contextValue.caller, items);
           } catch (e) {
             // A refusal is an answer, not a server failure: HTTP 200, so the gateway passes the
             // error and its code through instead of reporting a failed subgraph.
             if (e instanceof GraphQLError) Object.assign(e.extensions, { http: { status: 200 } });
             throw e;
           }
+        },
+        async willSendResponse() {
+          endOperation?.();
         },
       };
     },

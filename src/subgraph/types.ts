@@ -308,6 +308,8 @@ export class PolicyView {
   maxRowsPerOperation?: number | null;
   @Field(() => Int, { nullable: true, description: 'CSV exports one principal streams at once (null: CDM_MAX_CONCURRENT_EXPORTS).' })
   maxConcurrentExports?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Operations computing new DP releases one principal runs at once; memoised answers take no slot (null: CDM_MAX_CONCURRENT_OPERATIONS).' })
+  maxConcurrentOperations?: number | null;
 }
 
 @InputType({ description: 'Policy fields to set for a scope; null clears a field (inherit).' })
@@ -326,6 +328,8 @@ export class PolicyInput {
   maxRowsPerOperation?: number | null;
   @Field(() => Int, { nullable: true, description: 'CSV exports one principal streams at once (null: CDM_MAX_CONCURRENT_EXPORTS).' })
   maxConcurrentExports?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Operations computing new DP releases one principal runs at once; memoised answers take no slot (null: CDM_MAX_CONCURRENT_OPERATIONS).' })
+  maxConcurrentOperations?: number | null;
 }
 
 @Directive('@shareable')

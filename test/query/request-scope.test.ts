@@ -88,6 +88,26 @@ describe('request scope and in-process memo', { timeout: 120_000 }, () => {
     assert.equal(releaseReads().length, 1, 'the lifecycle does not read them again');
   });
 
+  test("the policy's maxConcurrentOperations bounds a principal's operations computing new releases, before any charge", async () => {
+    await engine.governance.setPolicy('root', 'principal:olga', { maxConcurrentOperations: 1 });
+    engine.policies.invalidate();
+    const olga: Caller = { id: 'olga', roles: ['analyst'] };
+    const item = (gte: number) => [{ dataset: 'adults', request: { ...COUNT, where: { age: { gte } } } as AggregateRequest }];
+    const first = await engine.preflight(olga, item(40));
+    assert.equal(typeof first, 'function', 'an operation with a new release holds a slot');
+    const entries = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM "public"."ledger_entry" WHERE principal_id = 'olga'`))[0]!.n);
+    const spentBefore = await entries();
+    assert.equal(await refusal(engine.preflight({ ...olga }, item(41))), 'RATE_LIMITED', 'a second one at once is refused');
+    assert.equal(await refusal(engine.preflight({ id: 'pia', roles: ['analyst'] }, item(41))), 'answered', 'other principals have their own slots');
+    first!();
+    const second = await engine.preflight({ ...olga }, item(41));
+    assert.equal(typeof second, 'function', 'the slot is free once the first operation ended');
+    second!();
+    await engine.run(olga, 'adults', item(42)[0]!.request);
+    assert.equal(await engine.preflight({ ...olga }, item(42)), undefined, 'a memoised answer takes no slot');
+    assert.equal(await entries(), spentBefore + 1, 'only the answered release was charged; the refusal charged nothing');
+  });
+
   test('revocation and the policy apply to memo hits too', async () => {
     await request(COUNT);
     await engine.governance.revoke('root', 'ana', false);
