@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { LruCache } from '../cache.js';
 import { configFrom } from '../config.js';
 import { unauthenticated } from '../errors.js';
 
@@ -119,20 +120,15 @@ export function createVerifier(config: AuthConfig): Verifier {
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
 class VerifiedTokens {
-  private readonly entries = new Map<string, { caller: Caller; until: number }>();
+  private readonly entries = new LruCache<{ caller: Caller; until: number }>(VERIFIED_MAX);
   private readonly key = (token: string) => createHash('sha256').update(token).digest('base64url');
   get(token: string): Caller | undefined {
-    const k = this.key(token);
-    const e = this.entries.get(k);
-    if (!e) return undefined;
-    if (Date.now() >= e.until) {
-      this.entries.delete(k);
-      return undefined;
-    }
+    const e = this.entries.get(this.key(token));
+    // An expired entry is never served; the bound in entries keeps the stale ones few.
+    if (!e || Date.now() >= e.until) return undefined;
     return { id: e.caller.id, roles: [...e.caller.roles] };
   }
   set(token: string, caller: Caller, expSeconds: number): void {
-    if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(this.key(token), { caller, until: Math.min(expSeconds * 1000, Date.now() + VERIFIED_TTL_MS) });
   }
 }

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/tokens.js';
 import { withinCap } from '../dp/accountant.js';
 import type { Cap, PrivacyCost } from '../dp/cost.js';
+import { LruCache } from '../cache.js';
 import { config } from '../config.js';
 import { MeshError, ErrorCode } from '../errors.js';
 import type { DomainDatabase } from '../storage/database.js';
@@ -151,13 +152,12 @@ export { addCosts, stateOf } from './budget.js';
  * are the bulk of a charge's CPU, and each budget's state after one charge is the state before its
  * next one. A cache of a pure function: the math is the accountant's, unchanged.
  */
-const spentCache = new Map<string, number>();
+const spentCache = new LruCache<number>(10_000);
 function spentOf(row: BudgetRow): number {
   const key = canonicalJson(rowJson(row));
   let v = spentCache.get(key);
   if (v === undefined) {
     v = spentEpsilon(row);
-    if (spentCache.size >= 10_000) spentCache.delete(spentCache.keys().next().value!);
     spentCache.set(key, v);
   }
   return v;

@@ -17,7 +17,8 @@ import { planAggregate } from './plan.js';
 import { answerOf, type Answer } from './release.js';
 import type { AggregateRequest } from './types.js';
 import { domainDataSource, type DataSource } from './datasource.js';
-import { checkPolicy, LruCache, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
+import { LruCache } from '../cache.js';
+import { checkPolicy, ReleaseLifecycle, Semaphore, type RequestReleases } from './lifecycle.js';
 import { config } from '../config.js';
 import { checkWork, ConcurrencyLimit } from '../limits.js';
 
